@@ -1,0 +1,202 @@
+// Package config holds agentgate's one typed configuration: loaded from a
+// YAML file, overlaid with AGENTGATE_* environment variables, defaulted in
+// one place and validated with messages that name the bad field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of every subcommand. Each subcommand
+// reads the sections it needs.
+type Config struct {
+	// Listen is the gateway's address.
+	Listen string `yaml:"listen" env:"AGENTGATE_LISTEN"`
+	// DefaultAgent is the public name `POST /` invokes.
+	DefaultAgent string `yaml:"defaultAgent" env:"AGENTGATE_DEFAULT_AGENT"`
+	// Agents maps public names to upstream runtimes. Clients see only names.
+	Agents map[string]Agent `yaml:"agents"`
+	// AWS holds optional static credentials; when empty the SDK's default
+	// chain (environment, shared config, IAM role) supplies them.
+	AWS AWS `yaml:"aws"`
+	// Sessions configures runtime session ids issued by the gateway.
+	Sessions Sessions `yaml:"sessions"`
+	// Limits bound what one request may ask.
+	Limits Limits `yaml:"limits"`
+	// Stream bounds what the gateway accepts from an upstream stream.
+	Stream Stream `yaml:"stream"`
+	// Log configures the server log.
+	Log Log `yaml:"log"`
+	// Agent configures `agentgate agent`, the AgentCore-contract agent server.
+	Agent AgentServer `yaml:"agent"`
+	// Emulator configures `agentgate agentcore-local`.
+	Emulator Emulator `yaml:"agentcoreLocal"`
+}
+
+// Agent is one upstream AgentCore runtime behind a public name.
+type Agent struct {
+	// ARN is the runtime ARN; it never reaches a client.
+	ARN string `yaml:"arn" env:"AGENTGATE_UPSTREAM_ARN"`
+	// Qualifier is the runtime endpoint name, DEFAULT when empty.
+	Qualifier string `yaml:"qualifier" env:"AGENTGATE_UPSTREAM_QUALIFIER"`
+	// Region defaults to the region inside the ARN.
+	Region string `yaml:"region" env:"AGENTGATE_UPSTREAM_REGION"`
+	// Endpoint overrides the AgentCore data-plane URL (the local emulator).
+	Endpoint string `yaml:"endpoint" env:"AGENTGATE_UPSTREAM_ENDPOINT"`
+}
+
+// AWS holds static credentials for the gateway's upstream calls.
+type AWS struct {
+	AccessKeyID     string `yaml:"accessKeyId"`
+	SecretAccessKey string `yaml:"secretAccessKey"`
+	SessionToken    string `yaml:"sessionToken"`
+}
+
+// Sessions configures session ids.
+type Sessions struct {
+	// Key signs session ids (at least 32 bytes). Empty: a random key per
+	// process, so ids do not survive a restart or cross instances.
+	Key string `yaml:"key" env:"AGENTGATE_SESSION_KEY"`
+}
+
+// Limits bound one request.
+type Limits struct {
+	// MaxBodyBytes caps a request body.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes" env:"AGENTGATE_MAX_BODY_BYTES"`
+	// MaxPromptChars caps the prompt, in characters.
+	MaxPromptChars int `yaml:"maxPromptChars" env:"AGENTGATE_MAX_PROMPT_CHARS"`
+}
+
+// Stream bounds the upstream stream.
+type Stream struct {
+	// MaxLineBytes is the longest SSE line accepted from upstream.
+	MaxLineBytes int `yaml:"maxLineBytes" env:"AGENTGATE_STREAM_MAX_LINE_BYTES"`
+	// MaxEventBytes is the largest SSE event accepted from upstream.
+	MaxEventBytes int `yaml:"maxEventBytes" env:"AGENTGATE_STREAM_MAX_EVENT_BYTES"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level" env:"AGENTGATE_LOG_LEVEL"`
+	// Format is json or text.
+	Format string `yaml:"format" env:"AGENTGATE_LOG_FORMAT"`
+}
+
+// AgentServer configures the agent server.
+type AgentServer struct {
+	// Listen is the agent's address; AgentCore expects 0.0.0.0:8080.
+	Listen string `yaml:"listen" env:"AGENTGATE_AGENT_LISTEN"`
+	// Model is builtin, bedrock or openai.
+	Model string `yaml:"model" env:"AGENTGATE_MODEL"`
+	// System is an optional system prompt.
+	System string `yaml:"system" env:"AGENTGATE_SYSTEM_PROMPT"`
+	// MaxTokens caps a reply; 0 leaves the provider's default.
+	MaxTokens int `yaml:"maxTokens" env:"AGENTGATE_MAX_TOKENS"`
+	// MaxMessages bounds the history kept per session.
+	MaxMessages int `yaml:"maxMessages" env:"AGENTGATE_AGENT_MAX_MESSAGES"`
+	// SessionIdle expires a session's history after this long unused.
+	SessionIdle time.Duration `yaml:"sessionIdle" env:"AGENTGATE_AGENT_SESSION_IDLE"`
+	Builtin     Builtin       `yaml:"builtin"`
+	Bedrock     Bedrock       `yaml:"bedrock"`
+	OpenAI      OpenAI        `yaml:"openai"`
+}
+
+// Builtin configures the offline demo model.
+type Builtin struct {
+	// Delay is the pause between deltas.
+	Delay time.Duration `yaml:"delay" env:"AGENTGATE_BUILTIN_DELAY"`
+}
+
+// Bedrock configures the Bedrock ConverseStream model.
+type Bedrock struct {
+	ModelID  string `yaml:"modelId" env:"AGENTGATE_BEDROCK_MODEL_ID"`
+	Region   string `yaml:"region" env:"AGENTGATE_BEDROCK_REGION"`
+	Endpoint string `yaml:"endpoint" env:"AGENTGATE_BEDROCK_ENDPOINT"`
+}
+
+// OpenAI configures an OpenAI-compatible chat-completions model.
+type OpenAI struct {
+	BaseURL string `yaml:"baseURL" env:"AGENTGATE_OPENAI_BASE_URL"`
+	APIKey  string `yaml:"apiKey" env:"AGENTGATE_OPENAI_API_KEY"`
+	Model   string `yaml:"model" env:"AGENTGATE_OPENAI_MODEL"`
+}
+
+// Emulator configures the local AgentCore data-plane emulator.
+type Emulator struct {
+	Listen          string    `yaml:"listen" env:"AGENTGATE_EMULATOR_LISTEN"`
+	Region          string    `yaml:"region" env:"AGENTGATE_EMULATOR_REGION"`
+	AccessKeyID     string    `yaml:"accessKeyId" env:"AGENTGATE_EMULATOR_ACCESS_KEY_ID"`
+	SecretAccessKey string    `yaml:"secretAccessKey" env:"AGENTGATE_EMULATOR_SECRET_ACCESS_KEY"`
+	Runtimes        []Runtime `yaml:"runtimes"`
+}
+
+// Runtime maps an emulated runtime ARN to an agent container URL.
+type Runtime struct {
+	ARN string `yaml:"arn"`
+	URL string `yaml:"url"`
+}
+
+// Default returns the configuration every field falls back to.
+func Default() Config {
+	return Config{
+		Listen:       "127.0.0.1:8080",
+		DefaultAgent: "default",
+		Limits:       Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000},
+		Stream:       Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
+		Log:          Log{Level: "info", Format: "text"},
+		Agent: AgentServer{
+			Listen:      "0.0.0.0:8080",
+			Model:       "builtin",
+			MaxMessages: 40,
+			SessionIdle: 15 * time.Minute,
+			Builtin:     Builtin{Delay: 20 * time.Millisecond},
+		},
+		Emulator: Emulator{Listen: "127.0.0.1:9000", Region: "us-east-1"},
+	}
+}
+
+// Load reads the YAML file at path (none when path is empty) over the
+// defaults, then applies the AGENTGATE_* variables getenv returns. It does
+// not validate: each subcommand validates the sections it uses.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if err := Decode(f, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Decode reads YAML into cfg, refusing fields it does not know.
+func Decode(r io.Reader, cfg *Config) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadReadsFileThenEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agentgate.yaml")
+	os.WriteFile(path, []byte(`
+listen: 127.0.0.1:9999
+defaultAgent: support
+agents:
+  support:
+    arn: arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/support-abc
+agent:
+  builtin:
+    delay: 5ms
+`), 0o644)
+	cfg, err := Load(path, env(map[string]string{
+		"AGENTGATE_LISTEN":            "127.0.0.1:7777",
+		"AGENTGATE_UPSTREAM_ENDPOINT": "http://127.0.0.1:9000",
+		"AGENTGATE_MAX_BODY_BYTES":    "2048",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7777" {
+		t.Errorf("listen %q: the environment should win over the file", cfg.Listen)
+	}
+	if cfg.Agent.Builtin.Delay != 5*time.Millisecond {
+		t.Errorf("builtin delay %v, want 5ms from the file", cfg.Agent.Builtin.Delay)
+	}
+	if cfg.Limits.MaxBodyBytes != 2048 {
+		t.Errorf("maxBodyBytes %d, want 2048 from the environment", cfg.Limits.MaxBodyBytes)
+	}
+	if cfg.Stream.MaxLineBytes != Default().Stream.MaxLineBytes {
+		t.Errorf("an unset field lost its default")
+	}
+	if err := cfg.ValidateGateway(); err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Agents["support"]
+	if a.Endpoint != "http://127.0.0.1:9000" || a.Region != "eu-west-1" || a.Qualifier != "DEFAULT" {
+		t.Errorf("agent %+v: want endpoint from the environment, region from the ARN, qualifier DEFAULT", a)
+	}
+}
+
+func TestLoadRefusesUnknownFields(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agentgate.yaml")
+	os.WriteFile(path, []byte("listne: 127.0.0.1:1\n"), 0o644)
+	if _, err := Load(path, env(nil)); err == nil || !strings.Contains(err.Error(), "listne") {
+		t.Fatalf("err = %v, want one naming the unknown field", err)
+	}
+}
+
+func TestLoadRefusesBadEnvironment(t *testing.T) {
+	_, err := Load("", env(map[string]string{"AGENTGATE_BUILTIN_DELAY": "soon"}))
+	if err == nil || !strings.Contains(err.Error(), "AGENTGATE_BUILTIN_DELAY") {
+		t.Fatalf("err = %v, want one naming the variable", err)
+	}
+}
+
+func TestValidateNamesTheBadField(t *testing.T) {
+	good := "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/demo-abc"
+	tests := []struct {
+		name  string
+		edit  func(*Config)
+		check func(*Config) error
+		field string
+	}{
+		{"a gateway without agents", func(c *Config) {}, (*Config).ValidateGateway, "agents"},
+		{"an agent with a malformed ARN", func(c *Config) { c.Agents = map[string]Agent{"default": {ARN: "arn:nope"}} }, (*Config).ValidateGateway, "agents.default.arn"},
+		{"a default agent that is not configured", func(c *Config) { c.DefaultAgent = "x"; c.Agents = map[string]Agent{"default": {ARN: good}} }, (*Config).ValidateGateway, "defaultAgent"},
+		{"an agent name with a slash", func(c *Config) { c.DefaultAgent = "a/b"; c.Agents = map[string]Agent{"a/b": {ARN: good}} }, (*Config).ValidateGateway, "agents.a/b"},
+		{"an endpoint that is not a URL", func(c *Config) { c.Agents = map[string]Agent{"default": {ARN: good, Endpoint: "localhost"}} }, (*Config).ValidateGateway, "agents.default.endpoint"},
+		{"a short session key", func(c *Config) { c.Agents = map[string]Agent{"default": {ARN: good}}; c.Sessions.Key = "short" }, (*Config).ValidateGateway, "sessions.key"},
+		{"an unknown model", func(c *Config) { c.Agent.Model = "gpt" }, (*Config).ValidateAgent, "agent.model"},
+		{"bedrock without a model id", func(c *Config) { c.Agent.Model = "bedrock" }, (*Config).ValidateAgent, "agent.bedrock.modelId"},
+		{"openai without a base URL", func(c *Config) { c.Agent.Model = "openai"; c.Agent.OpenAI.Model = "m" }, (*Config).ValidateAgent, "agent.openai.baseURL"},
+		{"an emulator runtime with a bad URL", func(c *Config) {
+			c.Emulator.AccessKeyID, c.Emulator.SecretAccessKey = "k", "s"
+			c.Emulator.Runtimes = []Runtime{{ARN: good, URL: "nope"}}
+		}, (*Config).ValidateEmulator, "agentcoreLocal.runtimes[0].url"},
+		{"a bad log level", func(c *Config) { c.Log.Level = "loud" }, (*Config).ValidateAgent, "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is refused with the field named", func(t *testing.T) {
+			cfg := Default()
+			tt.edit(&cfg)
+			err := tt.check(&cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.field+":") {
+				t.Fatalf("err = %v, want one naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreValidForTheAgent(t *testing.T) {
+	cfg := Default()
+	if err := cfg.ValidateAgent(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExampleFileLoadsAndValidates(t *testing.T) {
+	cfg, err := Load("../../agentgate.example.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []func(*Config) error{(*Config).ValidateGateway, (*Config).ValidateAgent, (*Config).ValidateEmulator} {
+		if err := check(&cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

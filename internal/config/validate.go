@@ -1,0 +1,202 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// RuntimeARN is a parsed AgentCore runtime ARN.
+type RuntimeARN struct {
+	Partition, Region, Account, RuntimeID string
+}
+
+var arnPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):bedrock-agentcore:([a-z0-9-]+):([0-9]{12}):runtime/([A-Za-z][A-Za-z0-9_-]{0,99})$`)
+
+// ParseRuntimeARN parses arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID.
+func ParseRuntimeARN(s string) (RuntimeARN, error) {
+	m := arnPattern.FindStringSubmatch(s)
+	if m == nil {
+		return RuntimeARN{}, errors.New("not an AgentCore runtime ARN (arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID)")
+	}
+	return RuntimeARN{Partition: m[1], Region: m[2], Account: m[3], RuntimeID: m[4]}, nil
+}
+
+var qualifierPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`)
+
+// agentName is what a public agent name may be: it appears in URL paths.
+var agentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidAgentName reports whether s may be a public agent name.
+func ValidAgentName(s string) bool { return agentName.MatchString(s) }
+
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration:\n  %w", errors.Join(p...))
+}
+
+// ValidateGateway checks what `agentgate serve` needs.
+func (c *Config) ValidateGateway() error {
+	var p problems
+	checkListen(&p, "listen", c.Listen)
+	if len(c.Agents) == 0 {
+		p.add("agents", "at least one agent is required (or set AGENTGATE_UPSTREAM_ARN)")
+	}
+	names := make([]string, 0, len(c.Agents))
+	for name := range c.Agents {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		a := c.Agents[name]
+		field := "agents." + name
+		if !ValidAgentName(name) {
+			p.add(field, "a public name is 1 to 63 of a-z 0-9 . _ - starting with a letter or digit")
+		}
+		arn, err := ParseRuntimeARN(a.ARN)
+		if err != nil {
+			p.add(field+".arn", "%v", err)
+		}
+		if a.Region == "" {
+			a.Region = arn.Region
+		}
+		if a.Qualifier == "" {
+			a.Qualifier = "DEFAULT"
+		} else if !qualifierPattern.MatchString(a.Qualifier) {
+			p.add(field+".qualifier", "letters, digits and _ only")
+		}
+		if a.Endpoint != "" {
+			checkURL(&p, field+".endpoint", a.Endpoint)
+		}
+		c.Agents[name] = a
+	}
+	if len(c.Agents) > 0 {
+		if _, ok := c.Agents[c.DefaultAgent]; !ok {
+			p.add("defaultAgent", "%q is not one of the configured agents (%s)", c.DefaultAgent, strings.Join(names, ", "))
+		}
+	}
+	if (c.AWS.AccessKeyID == "") != (c.AWS.SecretAccessKey == "") {
+		p.add("aws", "accessKeyId and secretAccessKey go together")
+	}
+	if c.Sessions.Key != "" && len(c.Sessions.Key) < 32 {
+		p.add("sessions.key", "must be at least 32 characters")
+	}
+	if c.Limits.MaxBodyBytes < 1 {
+		p.add("limits.maxBodyBytes", "must be positive")
+	}
+	if c.Limits.MaxPromptChars < 1 {
+		p.add("limits.maxPromptChars", "must be positive")
+	}
+	if c.Stream.MaxLineBytes < 1024 {
+		p.add("stream.maxLineBytes", "must be at least 1024")
+	}
+	if c.Stream.MaxEventBytes < c.Stream.MaxLineBytes {
+		p.add("stream.maxEventBytes", "must be at least stream.maxLineBytes")
+	}
+	checkLog(&p, c.Log)
+	return p.err()
+}
+
+// ValidateAgent checks what `agentgate agent` needs.
+func (c *Config) ValidateAgent() error {
+	var p problems
+	a := c.Agent
+	checkListen(&p, "agent.listen", a.Listen)
+	switch a.Model {
+	case "builtin":
+		if a.Builtin.Delay < 0 {
+			p.add("agent.builtin.delay", "must not be negative")
+		}
+	case "bedrock":
+		if a.Bedrock.ModelID == "" {
+			p.add("agent.bedrock.modelId", "required when agent.model is bedrock")
+		}
+		if a.Bedrock.Endpoint != "" {
+			checkURL(&p, "agent.bedrock.endpoint", a.Bedrock.Endpoint)
+		}
+	case "openai":
+		if a.OpenAI.BaseURL == "" {
+			p.add("agent.openai.baseURL", "required when agent.model is openai")
+		} else {
+			checkURL(&p, "agent.openai.baseURL", a.OpenAI.BaseURL)
+		}
+		if a.OpenAI.Model == "" {
+			p.add("agent.openai.model", "required when agent.model is openai")
+		}
+	default:
+		p.add("agent.model", "%q is not one of builtin, bedrock, openai", a.Model)
+	}
+	if a.MaxMessages < 2 {
+		p.add("agent.maxMessages", "must be at least 2")
+	}
+	if a.SessionIdle <= 0 {
+		p.add("agent.sessionIdle", "must be positive")
+	}
+	if a.MaxTokens < 0 {
+		p.add("agent.maxTokens", "must not be negative")
+	}
+	checkLog(&p, c.Log)
+	return p.err()
+}
+
+// ValidateEmulator checks what `agentgate agentcore-local` needs.
+func (c *Config) ValidateEmulator() error {
+	var p problems
+	e := c.Emulator
+	checkListen(&p, "agentcoreLocal.listen", e.Listen)
+	if e.Region == "" {
+		p.add("agentcoreLocal.region", "required")
+	}
+	if e.AccessKeyID == "" {
+		p.add("agentcoreLocal.accessKeyId", "required: the key pair callers sign with")
+	}
+	if e.SecretAccessKey == "" {
+		p.add("agentcoreLocal.secretAccessKey", "required: the key pair callers sign with")
+	}
+	if len(e.Runtimes) == 0 {
+		p.add("agentcoreLocal.runtimes", "at least one runtime is required")
+	}
+	for i, rt := range e.Runtimes {
+		field := fmt.Sprintf("agentcoreLocal.runtimes[%d]", i)
+		if _, err := ParseRuntimeARN(rt.ARN); err != nil {
+			p.add(field+".arn", "%v", err)
+		}
+		checkURL(&p, field+".url", rt.URL)
+	}
+	checkLog(&p, c.Log)
+	return p.err()
+}
+
+func checkListen(p *problems, field, addr string) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		p.add(field, "%q is not host:port", addr)
+	}
+}
+
+func checkURL(p *problems, field, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add(field, "%q is not an http(s) URL", s)
+	}
+}
+
+func checkLog(p *problems, l Log) {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
+		p.add("log.level", "%q is not one of debug, info, warn, error", l.Level)
+	}
+	if l.Format != "json" && l.Format != "text" {
+		p.add("log.format", "%q is not json or text", l.Format)
+	}
+}
