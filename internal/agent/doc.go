@@ -1,0 +1,29 @@
+// Package agent owns the agent server: an HTTP handler that speaks the
+// Amazon Bedrock AgentCore Runtime service contract (GET /ping and
+// POST /invocations) and streams a model's reply as Server-Sent Events
+// shaped like the events a Strands agent yields from Bedrock ConverseStream.
+//
+// A successful invocation streams exactly five kinds of event, each one
+// "data: <compact JSON>\n\n" flushed as soon as it is written:
+//
+//	{"event":{"messageStart":{"role":"assistant"}}}
+//	{"event":{"contentBlockDelta":{"delta":{"text":"..."},"contentBlockIndex":0}}}  (one per model delta)
+//	{"event":{"contentBlockStop":{"contentBlockIndex":0}}}
+//	{"event":{"messageStop":{"stopReason":"end_turn"}}}
+//	{"event":{"metadata":{"usage":{...},"metrics":{"latencyMs":N}}}}
+//
+// Requests that fail validation get a JSON error before any stream starts.
+// A model failure once the stream has started ends it with the error event
+// the AgentCore Python SDK (BedrockAgentCoreApp) writes when a streaming
+// handler raises:
+//
+//	{"error":"...","error_type":"...","message":"An error occurred during streaming"}
+//
+// That SDK returns its 200 streaming response before the handler's generator
+// runs, so a model that fails before its first delta still yields a 200
+// stream ending in the error event; this package does the same.
+//
+// The package also keeps each runtime session's conversation in memory, as an
+// AgentCore microVM does for its session: bounded per session (MaxMessages),
+// overall (MaxSessions, least recently used first) and in time (IdleTimeout).
+package agent
