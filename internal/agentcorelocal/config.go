@@ -1,0 +1,136 @@
+package agentcorelocal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Runtime is one AgentCore runtime the emulator serves.
+type Runtime struct {
+	// ARN names the runtime: arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/NAME,
+	// in the emulator's region.
+	ARN string
+	// URL is the base URL of the agent container, e.g. http://127.0.0.1:8081;
+	// invocations go to URL + "/invocations".
+	URL string
+}
+
+// Config is the whole configuration of a Server.
+type Config struct {
+	// Region is the emulated region, e.g. us-east-1. Requests signed for
+	// another region are refused. Required.
+	Region string
+	// AccessKeyID and SecretAccessKey are the one key pair whose signatures
+	// are accepted. Required.
+	AccessKeyID     string
+	SecretAccessKey string
+	// Runtimes are the runtimes served. At least one is required.
+	Runtimes []Runtime
+	// HTTPClient reaches the agent containers. Nil: a client with no overall
+	// timeout (streams are long) that ignores proxy settings.
+	HTTPClient *http.Client
+	// Logger receives one line per request. Nil discards.
+	Logger *slog.Logger
+}
+
+// runtimeARNPattern accepts what config.ParseRuntimeARN accepts.
+var runtimeARNPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):bedrock-agentcore:([a-z0-9-]+):([0-9]{12}):runtime/([A-Za-z][A-Za-z0-9_-]{0,99})$`)
+
+// runtimeARN is a parsed runtime ARN.
+type runtimeARN struct {
+	region, account, id string
+}
+
+func parseRuntimeARN(s string) (runtimeARN, bool) {
+	m := runtimeARNPattern.FindStringSubmatch(s)
+	if m == nil {
+		return runtimeARN{}, false
+	}
+	return runtimeARN{region: m[2], account: m[3], id: m[4]}, true
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// New validates cfg and returns a Server for it. The error names every bad
+// field, e.g. "runtimes[1].arn: not an AgentCore runtime ARN".
+func New(cfg Config) (*Server, error) {
+	var problems []error
+	bad := func(field, format string, args ...any) {
+		problems = append(problems, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if !regionPattern.MatchString(cfg.Region) {
+		bad("region", "%q is not an AWS region such as us-east-1", cfg.Region)
+	}
+	if cfg.AccessKeyID == "" {
+		bad("accessKeyID", "required")
+	}
+	if cfg.SecretAccessKey == "" {
+		bad("secretAccessKey", "required")
+	}
+	if len(cfg.Runtimes) == 0 {
+		bad("runtimes", "at least one runtime is required")
+	}
+	runtimes := make(map[string]*runtime, len(cfg.Runtimes))
+	for i, rt := range cfg.Runtimes {
+		field := fmt.Sprintf("runtimes[%d]", i)
+		arn, ok := parseRuntimeARN(rt.ARN)
+		switch {
+		case !ok:
+			bad(field+".arn", "not an AgentCore runtime ARN (arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/NAME)")
+		case arn.region != cfg.Region:
+			bad(field+".arn", "region %q is not the emulator's region %q", arn.region, cfg.Region)
+		case runtimes[rt.ARN] != nil:
+			bad(field+".arn", "%s is configured twice", rt.ARN)
+		}
+		u, err := url.Parse(rt.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad(field+".url", "%q is not an http(s) base URL such as http://127.0.0.1:8080", rt.URL)
+		}
+		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, invocationsURL: strings.TrimSuffix(rt.URL, "/") + "/invocations"}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("agentcorelocal: invalid config:\n%w", errors.Join(problems...))
+	}
+
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Transport: agentTransport()}
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		region:     cfg.Region,
+		creds:      aws.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey},
+		signer:     v4.NewSigner(),
+		runtimes:   runtimes,
+		client:     client,
+		log:        logger,
+		now:        time.Now,
+		maxPayload: maxPayloadBytes,
+		sessions:   newSessionStore(),
+	}, nil
+}
+
+// agentTransport is the default transport to the agent containers: the
+// standard one, minus proxies, since the containers are local and an AWS
+// proxy setting must not catch them.
+func agentTransport() *http.Transport {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return &http.Transport{}
+	}
+	t = t.Clone()
+	t.Proxy = nil
+	return t
+}

@@ -1,0 +1,34 @@
+// Package agentcorelocal owns the local emulator of the Amazon Bedrock
+// AgentCore Runtime data plane: an http.Handler that speaks the same wire as
+// bedrock-agentcore.{region}.amazonaws.com for the two operations agentgate
+// uses, so the real aws-sdk-go-v2 bedrockagentcore client, signing with real
+// SigV4, works against it unchanged (Options.BaseEndpoint points at it).
+//
+// The operations:
+//
+//	POST /runtimes/{URL-encoded runtime ARN}/invocations?qualifier=Q      InvokeAgentRuntime
+//	POST /runtimes/{URL-encoded runtime ARN}/stopruntimesession?qualifier=Q  StopRuntimeSession
+//
+// A request for either operation is authenticated before anything else is
+// told about it: its SigV4 signature (service bedrock-agentcore, the
+// configured region and key pair) is recomputed from the escaped path, the
+// query, the signed headers and the SHA-256 of the body.
+// An invocation's payload is then forwarded unchanged to the runtime's agent
+// container (POST {URL}/invocations, the AgentCore service contract) with the
+// session, user and trace headers, and the agent's reply is streamed back as
+// it arrives: each read is written and flushed at once, so Server-Sent Events
+// reach the caller one by one. A caller that goes away cancels the call to
+// the agent. A failure after the stream started aborts the response, so the
+// caller sees a broken stream rather than a clean end.
+//
+// Failures before the stream are restJson1 errors as AWS sends them: the
+// status code of the modeled error, an X-Amzn-ErrorType header naming it
+// (ValidationException, AccessDeniedException, ResourceNotFoundException,
+// RuntimeClientError, ...), an X-Amzn-RequestId header and a JSON body
+// {"message": "..."}. Like AWS's, the messages may name the runtime ARN, and
+// so the account id: the gateway must never pass them on.
+//
+// The emulator remembers which runtime session ids each runtime has seen, so
+// StopRuntimeSession can tell a known session (200) from an unknown one (404);
+// like AgentCore it forgets a session after 15 minutes idle or 8 hours.
+package agentcorelocal

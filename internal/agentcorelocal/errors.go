@@ -1,0 +1,85 @@
+package agentcorelocal
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// Error types as the SDK's restJson1 deserializer resolves them from the
+// X-Amzn-ErrorType header; each maps to the types.* error of the same name in
+// service/bedrockagentcore (v1.57.1). UnknownOperationException is not
+// modeled: the SDK sees it as a generic smithy.APIError, as it does AWS's.
+const (
+	codeValidation       = "ValidationException"
+	codeAccessDenied     = "AccessDeniedException"
+	codeResourceNotFound = "ResourceNotFoundException"
+	codeRuntimeClient    = "RuntimeClientError"
+	codeUnknownOperation = "UnknownOperationException"
+)
+
+// errorStatus holds every error kind the runtime data plane answers with and
+// the status code the HTTPError trait in the SDK's schemas gives it: the
+// table a fault injector picks from.
+var errorStatus = map[string]int{
+	codeValidation:                  http.StatusBadRequest,
+	codeAccessDenied:                http.StatusForbidden,
+	codeResourceNotFound:            http.StatusNotFound,
+	codeRuntimeClient:               http.StatusFailedDependency, // the agent container failed
+	codeUnknownOperation:            http.StatusNotFound,
+	"ServiceQuotaExceededException": http.StatusPaymentRequired,
+	"RetryableConflictException":    http.StatusConflict, // the session is starting or stopping
+	"ThrottlingException":           http.StatusTooManyRequests,
+	"InternalServerException":       http.StatusInternalServerError,
+}
+
+// apiError is an answer of the data plane before any byte of a stream: what
+// writeError puts on the wire.
+type apiError struct {
+	code    string // the X-Amzn-ErrorType value
+	status  int
+	message string
+}
+
+func newAPIError(code string, format string, args ...any) *apiError {
+	return &apiError{code: code, status: errorStatus[code], message: fmt.Sprintf(format, args...)}
+}
+
+func validationError(format string, args ...any) *apiError {
+	return newAPIError(codeValidation, format, args...)
+}
+
+func accessDenied(format string, args ...any) *apiError {
+	return newAPIError(codeAccessDenied, format, args...)
+}
+
+func resourceNotFound(format string, args ...any) *apiError {
+	return newAPIError(codeResourceNotFound, format, args...)
+}
+
+func runtimeClientError(format string, args ...any) *apiError {
+	return newAPIError(codeRuntimeClient, format, args...)
+}
+
+// errorBody is the restJson1 error document. The SDK reads the type from
+// the header, so the body carries only the message, as AWS's do.
+type errorBody struct {
+	Message string `json:"message"`
+}
+
+// writeError is the one place an error answer is written, so that every
+// failure has the same shape and a later fault injector has one hook.
+func (s *Server) writeError(w http.ResponseWriter, x *exchange, e *apiError) {
+	x.status = e.status
+	x.errorCode = e.code
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Amzn-ErrorType", e.code)
+	h.Set(requestIDHeader, x.requestID)
+	if e.status == http.StatusMethodNotAllowed {
+		h.Set("Allow", http.MethodPost)
+	}
+	w.WriteHeader(e.status)
+	// The status line is out; a client that has gone away cannot be told more.
+	_ = json.NewEncoder(w).Encode(errorBody{Message: e.message})
+}

@@ -1,0 +1,175 @@
+package agentcorelocal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// forwardedRequestHeaders reach the agent as the caller sent them: the
+// AgentCore service contract's user id, trace context and MCP headers.
+var forwardedRequestHeaders = []string{
+	userHeader, "Accept", "X-Amzn-Trace-Id", "traceparent", "tracestate", "baggage",
+	"Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name",
+}
+
+// customHeaderPrefix starts the headers a runtime may allow-list for its
+// container; the emulator lets all of them through.
+const customHeaderPrefix = "x-amzn-bedrock-agentcore-runtime-custom-"
+
+// returnedResponseHeaders reach the caller as the agent sent them: the
+// headers the SDK's InvokeAgentRuntimeOutput reads besides the session id.
+var returnedResponseHeaders = []string{
+	"Mcp-Session-Id", "Mcp-Protocol-Version", "X-Amzn-Trace-Id", "traceparent", "tracestate", "baggage",
+}
+
+// streamBufferSize bounds one read from the agent; a read returns what has
+// arrived, so it does not delay events.
+const streamBufferSize = 32 << 10
+
+// invoke runs InvokeAgentRuntime: validate, forward the payload to the agent,
+// stream its reply back.
+func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt *runtime, payload []byte) {
+	sessionID := r.Header.Get(sessionHeader)
+	if sessionID == "" {
+		sessionID = newUUID()
+	} else if apiErr := checkSessionID(sessionID); apiErr != nil {
+		s.writeError(w, x, apiErr)
+		return
+	}
+	x.session = sessionID
+	if len(payload) == 0 {
+		s.writeError(w, x, validationError("1 validation error detected: Value at 'payload' failed to satisfy constraint: Member must have length greater than or equal to 1"))
+		return
+	}
+
+	s.sessions.begin(rt.arn, sessionID, s.now())
+	defer func() { s.sessions.end(rt.arn, sessionID, s.now()) }()
+
+	resp, err := s.callAgent(r, rt, sessionID, payload)
+	if err != nil {
+		x.err = err
+		s.writeError(w, x, runtimeClientError("The runtime %s did not answer the invocation. Please check your CloudWatch logs for more information.", rt.arn))
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		x.err = fmt.Errorf("agent answered %s", resp.Status)
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+		s.writeError(w, x, runtimeClientError("Received error (%d) from runtime %s. Please check your CloudWatch logs for more information.", resp.StatusCode, rt.arn))
+		return
+	}
+
+	s.writeStreamHeader(w, x, resp, sessionID)
+	x.bytes, err = copyStream(w, resp.Body)
+	if err != nil {
+		x.err = err
+		// The status line is out: the only way left to tell the caller the
+		// stream broke is to break it, so it sees an error, not a clean EOF.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// checkSessionID enforces AgentCore's bounds on a runtime session id.
+func checkSessionID(id string) *apiError {
+	const field = "1 validation error detected: Value at 'runtimeSessionId' failed to satisfy constraint: Member must have length "
+	switch n := len([]rune(id)); {
+	case n < 33:
+		return validationError(field + "greater than or equal to 33")
+	case n > 256:
+		return validationError(field + "less than or equal to 256")
+	}
+	return nil
+}
+
+// callAgent sends the payload, unchanged, to the agent's /invocations as the
+// AgentCore service contract has it. The call lives as long as the caller's
+// request: a caller that goes away cancels it at once.
+func (s *Server) callAgent(r *http.Request, rt *runtime, sessionID string, payload []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, rt.invocationsURL, bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("build agent request: %w", err)
+	}
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set(sessionHeader, sessionID)
+	for _, name := range forwardedRequestHeaders {
+		if values := r.Header.Values(name); len(values) > 0 {
+			req.Header[http.CanonicalHeaderKey(name)] = values
+		}
+	}
+	for name, values := range r.Header {
+		if strings.HasPrefix(strings.ToLower(name), customHeaderPrefix) {
+			req.Header[name] = values
+		}
+	}
+	// Left alone, Go's transport would ask for gzip and decompress; the
+	// caller is to get the agent's bytes as they were written.
+	req.Header.Set("Accept-Encoding", "identity")
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("call agent: %w", err)
+	}
+	return resp, nil
+}
+
+// writeStreamHeader sends the response header at once, before any of the
+// body: the SDK's InvokeAgentRuntime returns as soon as it has it.
+func (s *Server) writeStreamHeader(w http.ResponseWriter, x *exchange, resp *http.Response, sessionID string) {
+	h := w.Header()
+	contentType := resp.Header.Get("Content-Type")
+	if contentType == "" {
+		contentType = "application/json" // the contract's non-streaming type; never let net/http sniff
+	}
+	h.Set("Content-Type", contentType)
+	h.Set(sessionHeader, sessionID)
+	h.Set(requestIDHeader, x.requestID)
+	for _, name := range returnedResponseHeaders {
+		if values := resp.Header.Values(name); len(values) > 0 {
+			h[http.CanonicalHeaderKey(name)] = values
+		}
+	}
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	x.status = resp.StatusCode
+	w.WriteHeader(resp.StatusCode)
+	// A failed flush means the caller left; copyStream will find out.
+	_ = http.NewResponseController(w).Flush()
+}
+
+// copyStream is the one place a stream flows from the agent to the caller.
+// Every read is written and flushed at once, so each event reaches the
+// caller as the agent writes it; nothing is held back.
+func copyStream(w http.ResponseWriter, src io.Reader) (int64, error) {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, streamBufferSize)
+	var written int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			nw, werr := w.Write(buf[:n])
+			written += int64(nw)
+			if werr != nil {
+				return written, fmt.Errorf("write to caller: %w", werr)
+			}
+			if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+				return written, fmt.Errorf("flush to caller: %w", ferr)
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, fmt.Errorf("read from agent: %w", rerr)
+		}
+	}
+}
