@@ -1,0 +1,83 @@
+// Package gateway is agentgate's public HTTP face: routes, request
+// decoding, the invoke flow that relays an agent's stream event by event,
+// and the one place where failures become public answers.
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/agentgate/agentgate/internal/format"
+	"github.com/agentgate/agentgate/internal/session"
+	"github.com/agentgate/agentgate/internal/sse"
+	"github.com/agentgate/agentgate/internal/upstream"
+)
+
+// SessionHeader carries the runtime session id to and from clients.
+const SessionHeader = "X-Agentgate-Session-Id"
+
+// RequestIDHeader carries the request id on every response.
+const RequestIDHeader = "X-Request-Id"
+
+// Options is the gateway's whole configuration.
+type Options struct {
+	// Agents maps public names to their upstreams.
+	Agents map[string]upstream.Invoker
+	// DefaultAgent is the name `POST /` invokes.
+	DefaultAgent string
+	// Sessions issues and checks runtime session ids.
+	Sessions *session.Issuer
+	// MaxBodyBytes caps a request body.
+	MaxBodyBytes int64
+	// MaxPromptChars caps a prompt, in characters.
+	MaxPromptChars int
+	// DefaultFormat is used when neither the body nor Accept picks one.
+	DefaultFormat format.Name
+	// SSE bounds what is accepted from upstream streams.
+	SSE sse.Options
+	// Logger receives the access log and upstream failures in full.
+	Logger *slog.Logger
+}
+
+// Server is the gateway's http.Handler.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	handler http.Handler
+}
+
+// New validates opts and returns the gateway.
+func New(opts Options) (*Server, error) {
+	if len(opts.Agents) == 0 {
+		return nil, errors.New("gateway: Agents: at least one agent is required")
+	}
+	if _, ok := opts.Agents[opts.DefaultAgent]; !ok {
+		return nil, fmt.Errorf("gateway: DefaultAgent: %q is not a configured agent", opts.DefaultAgent)
+	}
+	if opts.Sessions == nil {
+		return nil, errors.New("gateway: Sessions: an issuer is required")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxPromptChars <= 0 {
+		opts.MaxPromptChars = 100_000
+	}
+	if opts.DefaultFormat == "" {
+		opts.DefaultFormat = format.Original
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}

@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/agentgate/agentgate/internal/format"
+)
+
+// invocation is a decoded client request.
+type invocation struct {
+	prompt    string
+	sessionID string
+	format    format.Name
+	// payload is what the agent receives: the prompt and any extra fields.
+	payload []byte
+}
+
+// gatewayFields are read by the gateway and not forwarded to the agent.
+var gatewayFields = []string{"runtimeSessionId", "response"}
+
+// decodeInvocation reads a POST body or GET query into an invocation. Its
+// errors are *apiError with a message that names the bad field.
+func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invocation, error) {
+	fields := map[string]json.RawMessage{}
+	var inv invocation
+	var responseField string
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()
+		inv.prompt, inv.sessionID, responseField = q.Get("prompt"), q.Get("runtimeSessionId"), q.Get("response")
+	} else {
+		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+					Message: fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes)}
+			}
+			return nil, badRequest("the request body could not be read")
+		}
+		if err := decodeObject(body, &fields); err != nil {
+			return nil, err
+		}
+		if err := stringField(fields, "prompt", &inv.prompt); err != nil {
+			return nil, err
+		}
+		if err := stringField(fields, "runtimeSessionId", &inv.sessionID); err != nil {
+			return nil, err
+		}
+		if err := stringField(fields, "response", &responseField); err != nil {
+			return nil, err
+		}
+	}
+	if strings.TrimSpace(inv.prompt) == "" {
+		return nil, badRequest("prompt: required and must not be empty")
+	}
+	if !utf8.ValidString(inv.prompt) {
+		return nil, badRequest("prompt: must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(inv.prompt); n > s.opts.MaxPromptChars {
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "prompt_too_long",
+			Message: fmt.Sprintf("prompt: %d characters, the limit is %d", n, s.opts.MaxPromptChars)}
+	}
+	if inv.sessionID == "" {
+		inv.sessionID = r.Header.Get(SessionHeader)
+	}
+	f, err := s.pickFormat(responseField, r.Header.Get("Accept"))
+	if err != nil {
+		return nil, err
+	}
+	inv.format = f
+	for _, k := range gatewayFields {
+		delete(fields, k)
+	}
+	fields["prompt"], _ = json.Marshal(inv.prompt)
+	inv.payload, _ = json.Marshal(fields)
+	return &inv, nil
+}
+
+func checkContentType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	// curl -d sends form-urlencoded unless told otherwise; the body is
+	// still read as JSON, so those callers are served, not refused.
+	if err == nil && (mt == "application/json" || mt == "text/plain" || mt == "application/x-www-form-urlencoded" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+		Message: "the request body must be JSON (Content-Type: application/json)"}
+}
+
+func decodeObject(body []byte, fields *map[string]json.RawMessage) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return badRequest("the request body is empty; send a JSON object with a prompt")
+	}
+	if body[0] != '{' {
+		return badRequest("the request body must be a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return badRequest("the request body must be valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(fields); err != nil {
+		return badRequest("the request body is not valid JSON")
+	}
+	if dec.More() {
+		return badRequest("the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func stringField(fields map[string]json.RawMessage, name string, dst *string) error {
+	raw, ok := fields[name]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return badRequest(name + ": must be a string")
+	}
+	return nil
+}
+
+// pickFormat chooses the response format: the explicit field, else Accept,
+// else the configured default.
+func (s *Server) pickFormat(field, accept string) (format.Name, error) {
+	if field != "" {
+		f, err := format.Parse(field)
+		if err != nil {
+			return "", badRequest("response: " + err.Error())
+		}
+		return f, nil
+	}
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		switch mt {
+		case "text/event-stream":
+			return format.Original, nil
+		case "text/plain":
+			return format.Transformed, nil
+		}
+	}
+	return s.opts.DefaultFormat, nil
+}

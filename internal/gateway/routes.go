@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+)
+
+// routes lists every route the gateway serves.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /{$}", s.handleInvoke(defaultAgent))
+	mux.Handle("GET /{$}", s.handleInvoke(defaultAgent))
+	mux.Handle("POST /agents/{name}/invocations", s.handleInvoke(namedAgent))
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("/", s.handleNoRoute())
+	return s.withRequestID(s.withAccessLog(mux))
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+}
+
+// handleNoRoute answers what no route matched: 405 on a known path, else 404.
+func (s *Server) handleNoRoute() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		known := p == "/" || (strings.HasPrefix(p, "/agents/") && strings.HasSuffix(p, "/invocations")) || p == "/healthz"
+		if known {
+			allow := "GET, POST"
+			if p != "/" {
+				allow = "POST"
+			}
+			if p == "/healthz" {
+				allow = "GET"
+			}
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+				Message: "method " + r.Method + " is not allowed here; use " + allow})
+			return
+		}
+		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
+	})
+}

@@ -1,0 +1,65 @@
+package session
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestIssuer(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	is, err := NewIssuer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := is.New("alice")
+	if len(id) < 33 || len(id) > 256 {
+		t.Fatalf("id %q has %d characters, AgentCore wants 33 to 256", id, len(id))
+	}
+	for _, c := range id {
+		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", c) {
+			t.Fatalf("id %q holds %q, outside [A-Za-z0-9_-]", id, c)
+		}
+	}
+	if other := is.New("alice"); other == id {
+		t.Fatal("two ids for the same principal are equal")
+	}
+	rotated, _ := NewIssuer([]byte(strings.Repeat("n", 32)), key)
+	stranger, _ := NewIssuer([]byte(strings.Repeat("x", 32)))
+	flip := []byte(id)
+	if flip[5] == 'A' {
+		flip[5] = 'B'
+	} else {
+		flip[5] = 'A'
+	}
+	tests := []struct {
+		name      string
+		issuer    *Issuer
+		principal string
+		id        string
+		want      error
+	}{
+		{"the owner's id is accepted", is, "alice", id, nil},
+		{"another principal's id is refused", is, "bob", id, ErrForeign},
+		{"an id with a changed random part is refused", is, "alice", string(flip), ErrForeign},
+		{"an id signed with a previous key is accepted after rotation", rotated, "alice", id, nil},
+		{"an id signed with an unknown key is refused", stranger, "alice", id, ErrForeign},
+		{"a short id is malformed", is, "alice", id[:IDLen-1], ErrMalformed},
+		{"an id with a foreign prefix is malformed", is, "alice", "x1" + id[2:], ErrMalformed},
+		{"an id with bytes outside base64url is malformed", is, "alice", id[:IDLen-1] + "\n", ErrMalformed},
+		{"an empty id is malformed", is, "alice", "", ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.issuer.Check(tt.principal, tt.id); !errors.Is(err, tt.want) {
+				t.Fatalf("Check = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewIssuerRefusesShortKey(t *testing.T) {
+	if _, err := NewIssuer([]byte("short")); err == nil {
+		t.Fatal("a 5-byte key was accepted")
+	}
+}

@@ -1,0 +1,235 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/agentgate/agentgate/internal/sdkhttp"
+)
+
+// AgentCoreConfig configures an AgentCore Invoker.
+type AgentCoreConfig struct {
+	// ARN is the runtime's ARN.
+	ARN string
+	// Qualifier is the runtime endpoint name; DEFAULT when empty.
+	Qualifier string
+	// Region is the runtime's region.
+	Region string
+	// Endpoint overrides the data-plane URL, e.g. the local emulator.
+	Endpoint string
+	// Credentials sign requests; nil uses the SDK's default chain.
+	Credentials aws.CredentialsProvider
+	// HTTPClient sends requests; nil uses NewHTTPClient().
+	HTTPClient aws.HTTPClient
+}
+
+// AgentCore invokes one AgentCore runtime through the AWS SDK with SigV4.
+type AgentCore struct {
+	client    *bedrockagentcore.Client
+	arn       string
+	qualifier string
+}
+
+// NewHTTPClient returns the HTTP client upstream calls use: no overall
+// timeout (streams last up to an hour; contexts bound them) and no
+// transparent compression, which would batch events behind a gzip reader.
+func NewHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.DisableCompression = true
+		t.MaxIdleConnsPerHost = 256
+		t.IdleConnTimeout = 90 * time.Second
+		t.ResponseHeaderTimeout = 0
+	})
+}
+
+// NewAgentCore returns an Invoker for the runtime cfg describes.
+func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) {
+	if cfg.ARN == "" {
+		return nil, errors.New("agentcore: ARN is required")
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("agentcore: region is required")
+	}
+	if cfg.Qualifier == "" {
+		cfg.Qualifier = "DEFAULT"
+	}
+	httpClient := cfg.HTTPClient
+	if httpClient == nil {
+		httpClient = NewHTTPClient()
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRegion(cfg.Region),
+		config.WithHTTPClient(httpClient),
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("agentcore: load AWS config: %w", err)
+	}
+	client := bedrockagentcore.NewFromConfig(awsCfg, func(o *bedrockagentcore.Options) {
+		o.HTTPClient = sdkhttp.Guard(o.HTTPClient)
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	return &AgentCore{client: client, arn: cfg.ARN, qualifier: cfg.Qualifier}, nil
+}
+
+// Invoke calls InvokeAgentRuntime and hands back the streaming body.
+func (a *AgentCore) Invoke(ctx context.Context, req Request) (*Response, error) {
+	in := &bedrockagentcore.InvokeAgentRuntimeInput{
+		AgentRuntimeArn:  aws.String(a.arn),
+		Qualifier:        aws.String(a.qualifier),
+		Payload:          req.Payload,
+		RuntimeSessionId: aws.String(req.SessionID),
+		ContentType:      aws.String("application/json"),
+		Accept:           aws.String("text/event-stream, application/json"),
+		RuntimeUserId:    optional(req.UserID),
+		TraceParent:      optional(req.TraceParent),
+		TraceState:       optional(req.TraceState),
+		Baggage:          optional(req.Baggage),
+	}
+	out, err := a.client.InvokeAgentRuntime(ctx, in)
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	resp := &Response{Body: out.Response, SessionID: req.SessionID}
+	if out.ContentType != nil {
+		resp.ContentType = *out.ContentType
+	}
+	if out.RuntimeSessionId != nil && *out.RuntimeSessionId != "" {
+		resp.SessionID = *out.RuntimeSessionId
+	}
+	return resp, nil
+}
+
+// StopSession calls StopRuntimeSession.
+func (a *AgentCore) StopSession(ctx context.Context, sessionID string) error {
+	_, err := a.client.StopRuntimeSession(ctx, &bedrockagentcore.StopRuntimeSessionInput{
+		AgentRuntimeArn:  aws.String(a.arn),
+		Qualifier:        aws.String(a.qualifier),
+		RuntimeSessionId: aws.String(sessionID),
+	})
+	if err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// classify turns an SDK error into an *Error. A cancelled ctx is returned
+// as the context's error: the caller went away, nothing failed upstream.
+func classify(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return ctx.Err()
+	}
+	ue := &Error{Kind: KindUnknown, Err: err}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		ue.Status = re.HTTPStatusCode()
+		if re.Response != nil {
+			ue.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"))
+		}
+	}
+	var (
+		validation *types.ValidationException
+		denied     *types.AccessDeniedException
+		notFound   *types.ResourceNotFoundException
+		throttling *types.ThrottlingException
+		throttled  *types.ThrottledException
+		quota      *types.ServiceQuotaExceededException
+		runtime    *types.RuntimeClientError
+		internal   *types.InternalServerException
+		service    *types.ServiceException
+		unavail    *types.ServiceUnavailableException
+		conflict   *types.RetryableConflictException
+		conflict2  *types.ConflictException
+		netErr     net.Error
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		ue.Kind = KindTimeout
+	case errors.As(err, &validation):
+		ue.Kind = KindValidation
+	case errors.As(err, &denied):
+		ue.Kind = KindAccessDenied
+	case errors.As(err, &notFound):
+		ue.Kind = KindNotFound
+	case errors.As(err, &throttling), errors.As(err, &throttled):
+		ue.Kind = KindThrottled
+	case errors.As(err, &quota):
+		ue.Kind = KindQuotaExceeded
+	case errors.As(err, &runtime):
+		ue.Kind = KindAgentFailed
+	case errors.As(err, &internal), errors.As(err, &service):
+		ue.Kind = KindInternal
+	case errors.As(err, &unavail):
+		ue.Kind = KindUnavailable
+	case errors.As(err, &conflict), errors.As(err, &conflict2):
+		ue.Kind = KindConflict
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ue.Kind = KindTimeout
+	default:
+		ue.Kind = kindFromStatus(err, ue.Status)
+	}
+	return ue
+}
+
+func kindFromStatus(err error, status int) Kind {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "UnrecognizedClientException" {
+		return KindAccessDenied
+	}
+	switch {
+	case status == 0:
+		return KindConnection
+	case status == http.StatusTooManyRequests:
+		return KindThrottled
+	case status == http.StatusForbidden || status == http.StatusUnauthorized:
+		return KindAccessDenied
+	case status == http.StatusNotFound:
+		return KindNotFound
+	case status == http.StatusServiceUnavailable:
+		return KindUnavailable
+	case status >= 500:
+		return KindInternal
+	case status >= 400:
+		return KindValidation
+	}
+	return KindUnknown
+}
+
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
