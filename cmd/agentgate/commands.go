@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/stack"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	log := stack.NewLogger(cfg.Log, stderr)
+	gw, err := stack.NewGateway(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return stack.ListenAndServe(ctx, cfg.Listen, gw, log, "gateway")
+}
+
+func runAgent(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	log := stack.NewLogger(cfg.Log, stderr)
+	provider, err := stack.NewProvider(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := stack.NewAgentServer(cfg, provider, log)
+	if err != nil {
+		return err
+	}
+	return stack.ListenAndServe(ctx, cfg.Agent.Listen, srv, log, "agent")
+}
+
+func runEmulator(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agentcore-local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	log := stack.NewLogger(cfg.Log, stderr)
+	srv, err := stack.NewEmulator(cfg, log)
+	if err != nil {
+		return err
+	}
+	return stack.ListenAndServe(ctx, cfg.Emulator.Listen, srv, log, "agentcore-local")
+}
+
+// loadConfig parses the common flags and loads the configuration.
+func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (config.Config, error) {
+	path := fs.String("config", getenv("AGENTGATE_CONFIG"), "YAML configuration `file` (env AGENTGATE_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return config.Load(*path, getenv)
+}

@@ -1,0 +1,156 @@
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/model"
+)
+
+// DemoAgent is the public name of the agent the local stack serves.
+const DemoAgent = "demo"
+
+// demoARN is the emulated runtime's ARN. Its account id is made up; it
+// exists so tests can prove no response ever carries it.
+const demoARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/agentgate_demo-local01"
+
+// LocalOptions configures a local stack.
+type LocalOptions struct {
+	// Listen is the gateway's address; port 0 picks a free one.
+	Listen string
+	// Provider replaces the model cfg.Agent configures (tests use it).
+	Provider model.Provider
+	// WrapAgent, when set, wraps the agent server's handler (tests tap it).
+	WrapAgent func(http.Handler) http.Handler
+	// Logger receives every server's log.
+	Logger *slog.Logger
+}
+
+// Local is agent, emulator and gateway running together on loopback.
+type Local struct {
+	// URL is the gateway's base URL, http://HOST:PORT.
+	URL string
+	// AgentURL and EmulatorURL are the inner servers' base URLs.
+	AgentURL, EmulatorURL string
+	// ARN is the emulated runtime's ARN, AccountID the account inside it.
+	ARN, AccountID string
+	// Config is the configuration the three servers run with.
+	Config config.Config
+
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+// StartLocal starts the whole chain on loopback: the agent server, the
+// AgentCore emulator in front of it, and the gateway in front of that, with
+// a fresh key pair between gateway and emulator. Everything stops when ctx
+// ends; Wait waits for that.
+func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Local, error) {
+	log := opts.Logger
+	if log == nil {
+		log = NewLogger(cfg.Log, io.Discard)
+	}
+	provider := opts.Provider
+	if provider == nil {
+		p, err := NewProvider(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		provider = p
+	}
+	gwLn, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("gateway listen %s: %w", opts.Listen, err)
+	}
+	agentLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		gwLn.Close()
+		return nil, err
+	}
+	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		gwLn.Close()
+		agentLn.Close()
+		return nil, err
+	}
+	closeAll := func() { gwLn.Close(); agentLn.Close(); emuLn.Close() }
+
+	l := &Local{
+		URL:         "http://" + gwLn.Addr().String(),
+		AgentURL:    "http://" + agentLn.Addr().String(),
+		EmulatorURL: "http://" + emuLn.Addr().String(),
+		ARN:         demoARN,
+		AccountID:   "123456789012",
+	}
+	keyID, secret := "AKIA"+randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+	cfg.Emulator.Region = "us-east-1"
+	cfg.Emulator.Listen = emuLn.Addr().String()
+	cfg.Emulator.AccessKeyID, cfg.Emulator.SecretAccessKey = keyID, secret
+	cfg.Emulator.Runtimes = []config.Runtime{{ARN: demoARN, URL: l.AgentURL}}
+	cfg.Agent.Listen = agentLn.Addr().String()
+	cfg.Listen = gwLn.Addr().String()
+	cfg.AWS = config.AWS{AccessKeyID: keyID, SecretAccessKey: secret}
+	cfg.Agents = map[string]config.Agent{DemoAgent: {ARN: demoARN, Region: "us-east-1", Endpoint: l.EmulatorURL}}
+	cfg.DefaultAgent = DemoAgent
+	l.Config = cfg
+
+	agentSrv, err := NewAgentServer(cfg, provider, log.With("server", "agent"))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	var agentHandler http.Handler = agentSrv
+	if opts.WrapAgent != nil {
+		agentHandler = opts.WrapAgent(agentHandler)
+	}
+	emu, err := NewEmulator(cfg, log.With("server", "agentcore-local"))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	gw, err := NewGateway(ctx, cfg, log.With("server", "gateway"))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	l.serve(ctx, agentHandler, agentLn, log)
+	l.serve(ctx, emu, emuLn, log)
+	l.serve(ctx, gw, gwLn, log)
+	return l, nil
+}
+
+func (l *Local) serve(ctx context.Context, h http.Handler, ln net.Listener, log *slog.Logger) {
+	l.wg.Go(func() {
+		if err := Serve(ctx, NewHTTPServer(h, log), ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l.mu.Lock()
+			l.errs = append(l.errs, err)
+			l.mu.Unlock()
+		}
+	})
+}
+
+// Wait blocks until every server has stopped and returns their errors.
+func (l *Local) Wait() error {
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(l.errs...)
+}
+
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

@@ -1,0 +1,182 @@
+// Package stack assembles agentgate's servers from configuration: the
+// gateway, the agent server, the local AgentCore emulator, and all three
+// together on loopback (Up).
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/agent"
+	"github.com/agentgate/agentgate/internal/agentcorelocal"
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/format"
+	"github.com/agentgate/agentgate/internal/gateway"
+	"github.com/agentgate/agentgate/internal/model"
+	"github.com/agentgate/agentgate/internal/session"
+	"github.com/agentgate/agentgate/internal/sse"
+	"github.com/agentgate/agentgate/internal/upstream"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// shutdownGrace is how long running streams may go on after a stop signal.
+const shutdownGrace = 10 * time.Second
+
+// NewLogger returns the slog logger cfg describes.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// NewGateway builds the gateway handler from cfg.
+func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gateway.Server, error) {
+	if err := cfg.ValidateGateway(); err != nil {
+		return nil, err
+	}
+	agents := make(map[string]upstream.Invoker, len(cfg.Agents))
+	httpClient := upstream.NewHTTPClient()
+	for name, a := range cfg.Agents {
+		ac := upstream.AgentCoreConfig{ARN: a.ARN, Qualifier: a.Qualifier, Region: a.Region, Endpoint: a.Endpoint, HTTPClient: httpClient}
+		if cfg.AWS.AccessKeyID != "" {
+			ac.Credentials = credentials.NewStaticCredentialsProvider(cfg.AWS.AccessKeyID, cfg.AWS.SecretAccessKey, cfg.AWS.SessionToken)
+		}
+		inv, err := upstream.NewAgentCore(ctx, ac)
+		if err != nil {
+			return nil, fmt.Errorf("agents.%s: %w", name, err)
+		}
+		agents[name] = inv
+	}
+	key := []byte(cfg.Sessions.Key)
+	if len(key) == 0 {
+		log.Warn("sessions.key is not set: session ids will not survive a restart or work across instances")
+		key = session.RandomKey()
+	}
+	issuer, err := session.NewIssuer(key)
+	if err != nil {
+		return nil, fmt.Errorf("sessions.key: %w", err)
+	}
+	return gateway.New(gateway.Options{
+		Agents:         agents,
+		DefaultAgent:   cfg.DefaultAgent,
+		Sessions:       issuer,
+		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
+		MaxPromptChars: cfg.Limits.MaxPromptChars,
+		DefaultFormat:  format.Original,
+		SSE:            sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
+		Logger:         log,
+	})
+}
+
+// NewProvider builds the model provider cfg.Agent names.
+func NewProvider(ctx context.Context, cfg config.Config) (model.Provider, error) {
+	if err := cfg.ValidateAgent(); err != nil {
+		return nil, err
+	}
+	a := cfg.Agent
+	switch a.Model {
+	case "bedrock":
+		p, err := model.NewBedrock(ctx, model.BedrockOptions{ModelID: a.Bedrock.ModelID, Region: a.Bedrock.Region, Endpoint: a.Bedrock.Endpoint, MaxTokens: a.MaxTokens})
+		if err != nil {
+			return nil, fmt.Errorf("agent.bedrock: %w", err)
+		}
+		return p, nil
+	case "openai":
+		p, err := model.NewOpenAI(model.OpenAIOptions{BaseURL: a.OpenAI.BaseURL, APIKey: a.OpenAI.APIKey, Model: a.OpenAI.Model, MaxTokens: a.MaxTokens})
+		if err != nil {
+			return nil, fmt.Errorf("agent.openai: %w", err)
+		}
+		return p, nil
+	}
+	delay := a.Builtin.Delay
+	if delay == 0 {
+		delay = -1 // an explicit 0 means no pause
+	}
+	return model.NewBuiltin(model.BuiltinOptions{Delay: delay}), nil
+}
+
+// NewAgentServer builds the agent server around provider.
+func NewAgentServer(cfg config.Config, provider model.Provider, log *slog.Logger) (*agent.Server, error) {
+	if err := cfg.ValidateAgent(); err != nil {
+		return nil, err
+	}
+	return agent.New(agent.Config{
+		Provider:    provider,
+		System:      cfg.Agent.System,
+		MaxMessages: cfg.Agent.MaxMessages,
+		IdleTimeout: cfg.Agent.SessionIdle,
+		Logger:      log,
+	})
+}
+
+// NewEmulator builds the local AgentCore emulator from cfg.
+func NewEmulator(cfg config.Config, log *slog.Logger) (*agentcorelocal.Server, error) {
+	if err := cfg.ValidateEmulator(); err != nil {
+		return nil, err
+	}
+	e := cfg.Emulator
+	runtimes := make([]agentcorelocal.Runtime, len(e.Runtimes))
+	for i, rt := range e.Runtimes {
+		runtimes[i] = agentcorelocal.Runtime{ARN: rt.ARN, URL: rt.URL}
+	}
+	return agentcorelocal.New(agentcorelocal.Config{
+		Region:          e.Region,
+		AccessKeyID:     e.AccessKeyID,
+		SecretAccessKey: e.SecretAccessKey,
+		Runtimes:        runtimes,
+		Logger:          log,
+	})
+}
+
+// NewHTTPServer returns a server fit for long streams: no write timeout,
+// bounded header reading.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve runs srv on ln until ctx ends, then shuts down gracefully: no new
+// connections, running streams get shutdownGrace to finish.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = srv.Close()
+	}
+	<-errc
+	return err
+}
+
+// ListenAndServe listens on addr and serves h until ctx ends.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.Logger, what string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	log.Info(what+" listening", "addr", "http://"+ln.Addr().String())
+	return Serve(ctx, NewHTTPServer(h, log), ln)
+}
