@@ -22,6 +22,9 @@ type Runtime struct {
 	// URL is the base URL of the agent container, e.g. http://127.0.0.1:8081;
 	// invocations go to URL + "/invocations".
 	URL string
+	// Fault makes the runtime misbehave on purpose; the zero Fault behaves.
+	// Server.SetFault changes it while the Server serves.
+	Fault Fault
 }
 
 // Config is the whole configuration of a Server.
@@ -40,6 +43,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives one line per request. Nil discards.
 	Logger *slog.Logger
+	// OnInvocation, when set, is told of every InvokeAgentRuntime request
+	// once, as it finishes, refused ones included. It is called on the
+	// request's goroutine before the response is complete, so it must not
+	// block: the caller waits for it (send to a buffered channel).
+	OnInvocation func(InvocationReport)
 }
 
 // runtimeARNPattern accepts what config.ParseRuntimeARN accepts.
@@ -91,11 +99,14 @@ func New(cfg Config) (*Server, error) {
 		case runtimes[rt.ARN] != nil:
 			bad(field+".arn", "%s is configured twice", rt.ARN)
 		}
+		for _, p := range rt.Fault.problems() {
+			problems = append(problems, fmt.Errorf("%s.fault.%w", field, p))
+		}
 		u, err := url.Parse(rt.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			bad(field+".url", "%q is not an http(s) base URL such as http://127.0.0.1:8080", rt.URL)
 		}
-		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, invocationsURL: strings.TrimSuffix(rt.URL, "/") + "/invocations"}
+		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, invocationsURL: strings.TrimSuffix(rt.URL, "/") + "/invocations", fault: rt.Fault}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("agentcorelocal: invalid config:\n%w", errors.Join(problems...))
@@ -110,15 +121,17 @@ func New(cfg Config) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		region:     cfg.Region,
-		creds:      aws.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey},
-		signer:     v4.NewSigner(),
-		runtimes:   runtimes,
-		client:     client,
-		log:        logger,
-		now:        time.Now,
-		maxPayload: maxPayloadBytes,
-		sessions:   newSessionStore(),
+		region:       cfg.Region,
+		creds:        aws.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey},
+		signer:       v4.NewSigner(),
+		runtimes:     runtimes,
+		client:       client,
+		log:          logger,
+		now:          time.Now,
+		maxPayload:   maxPayloadBytes,
+		sessions:     newSessionStore(),
+		pause:        pause,
+		onInvocation: cfg.OnInvocation,
 	}, nil
 }
 

@@ -31,4 +31,19 @@
 // The emulator remembers which runtime session ids each runtime has seen, so
 // StopRuntimeSession can tell a known session (200) from an unknown one (404);
 // like AgentCore it forgets a session after 15 minutes idle or 8 hours.
+//
+// For tests of how a caller copes with AgentCore failing, a runtime can be
+// made to misbehave with a Fault, in its config or with Server.SetFault
+// while serving: answer an injected error, wait before answering or before
+// each event, drop the stream, inject a malformed or oversized event, or end
+// the stream with a mid-stream error event. A runtime without a per-event
+// fault streams exactly as described above; one with a per-event fault
+// relays the agent's stream one SSE block at a time (internal/sse), still
+// byte for byte and without holding anything back, so it can count events.
+//
+// Config.OnInvocation is told how each InvokeAgentRuntime request ended:
+// status, events and bytes relayed, when it started and ended, and why it
+// failed (context.Canceled when the caller went away), so a test can prove
+// that a caller going away ended the call, or that a request never reached
+// the agent.
 package agentcorelocal

@@ -69,15 +69,24 @@ func deadAgentURL(t *testing.T) string {
 
 // emulator is a running Server on loopback.
 type emulator struct {
-	srv  *Server
-	url  string
-	logs chan slog.Record
+	srv     *Server
+	url     string
+	logs    chan slog.Record
+	reports chan InvocationReport
 }
 
 // startEmulator serves rts (agent URLs by ARN) from a Server on loopback.
 func startEmulator(t *testing.T, rts ...Runtime) *emulator {
 	t.Helper()
+	return startEmulatorWith(t, nil, rts...)
+}
+
+// startEmulatorWith is startEmulator with a chance to change the Server
+// before it serves.
+func startEmulatorWith(t *testing.T, change func(*Server), rts ...Runtime) *emulator {
+	t.Helper()
 	logs := make(chan slog.Record, 64)
+	reports := make(chan InvocationReport, 64)
 	agents := &http.Transport{}
 	t.Cleanup(agents.CloseIdleConnections)
 	srv, err := New(Config{
@@ -87,11 +96,43 @@ func startEmulator(t *testing.T, rts ...Runtime) *emulator {
 		Runtimes:        rts,
 		HTTPClient:      &http.Client{Transport: agents},
 		Logger:          slog.New(recordHandler{logs}),
+		OnInvocation: func(r InvocationReport) {
+			select {
+			case reports <- r:
+			default: // a test that does not read its reports must not block the server
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &emulator{srv: srv, url: startServer(t, srv), logs: logs}
+	if change != nil {
+		change(srv)
+	}
+	return &emulator{srv: srv, url: startServer(t, srv), logs: logs, reports: reports}
+}
+
+// nextReport waits for the emulator's next invocation report.
+func (em *emulator) nextReport(t *testing.T) InvocationReport {
+	t.Helper()
+	select {
+	case r := <-em.reports:
+		return r
+	case <-time.After(wait):
+		t.Fatal("no invocation report")
+		return InvocationReport{}
+	}
+}
+
+// noMoreReports fails the test if a report is waiting: each invocation is
+// reported once, before its caller can see the end of its answer.
+func (em *emulator) noMoreReports(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-em.reports:
+		t.Errorf("one report too many: %+v", r)
+	default:
+	}
 }
 
 // startServer serves srv on loopback and returns its URL.

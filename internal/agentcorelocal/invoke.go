@@ -47,12 +47,20 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt 
 		return
 	}
 
+	fault := rt.takeFault()
+	if s.faultBeforeAgent(w, r, x, rt, fault) {
+		return
+	}
+
 	s.sessions.begin(rt.arn, sessionID, s.now())
 	defer func() { s.sessions.end(rt.arn, sessionID, s.now()) }()
 
 	resp, err := s.callAgent(r, rt, sessionID, payload)
 	if err != nil {
 		x.err = err
+		if r.Context().Err() != nil {
+			return // the caller went away, which cancelled the call: no one is left to answer
+		}
 		s.writeError(w, x, runtimeClientError("The runtime %s did not answer the invocation. Please check your CloudWatch logs for more information.", rt.arn))
 		return
 	}
@@ -64,8 +72,14 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt 
 		return
 	}
 
-	s.writeStreamHeader(w, x, resp, sessionID)
-	x.bytes, err = copyStream(w, resp.Body)
+	// Per-event faults change the body, and so its length.
+	perEvent := fault.perEvent()
+	s.writeStreamHeader(w, x, resp, sessionID, !perEvent)
+	if perEvent {
+		err = s.relayEvents(r.Context(), w, resp.Body, x, rt, fault)
+	} else {
+		x.bytes, err = copyStream(w, resp.Body)
+	}
 	if err != nil {
 		x.err = err
 		// The status line is out: the only way left to tell the caller the
@@ -122,8 +136,9 @@ func (s *Server) callAgent(r *http.Request, rt *runtime, sessionID string, paylo
 }
 
 // writeStreamHeader sends the response header at once, before any of the
-// body: the SDK's InvokeAgentRuntime returns as soon as it has it.
-func (s *Server) writeStreamHeader(w http.ResponseWriter, x *exchange, resp *http.Response, sessionID string) {
+// body: the SDK's InvokeAgentRuntime returns as soon as it has it. The
+// agent's Content-Length is passed on only when keepLength is set.
+func (s *Server) writeStreamHeader(w http.ResponseWriter, x *exchange, resp *http.Response, sessionID string, keepLength bool) {
 	h := w.Header()
 	contentType := resp.Header.Get("Content-Type")
 	if contentType == "" {
@@ -137,7 +152,7 @@ func (s *Server) writeStreamHeader(w http.ResponseWriter, x *exchange, resp *htt
 			h[http.CanonicalHeaderKey(name)] = values
 		}
 	}
-	if resp.ContentLength >= 0 {
+	if keepLength && resp.ContentLength >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
 	x.status = resp.StatusCode
@@ -146,23 +161,19 @@ func (s *Server) writeStreamHeader(w http.ResponseWriter, x *exchange, resp *htt
 	_ = http.NewResponseController(w).Flush()
 }
 
-// copyStream is the one place a stream flows from the agent to the caller.
-// Every read is written and flushed at once, so each event reaches the
-// caller as the agent writes it; nothing is held back.
+// copyStream is how a stream flows from the agent to the caller when no
+// per-event fault is set (relayEvents is the other way). Every read is
+// written and flushed at once, so each event reaches the caller as the
+// agent writes it; nothing is held back.
 func copyStream(w http.ResponseWriter, src io.Reader) (int64, error) {
-	rc := http.NewResponseController(w)
-	buf := make([]byte, streamBufferSize)
 	var written int64
+	out := newStreamWriter(w, &written)
+	buf := make([]byte, streamBufferSize)
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
-			nw, werr := w.Write(buf[:n])
-			written += int64(nw)
-			if werr != nil {
-				return written, fmt.Errorf("write to caller: %w", werr)
-			}
-			if ferr := rc.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
-				return written, fmt.Errorf("flush to caller: %w", ferr)
+			if err := out.write(buf[:n]); err != nil {
+				return written, err
 			}
 		}
 		if rerr == io.EOF {
@@ -172,4 +183,28 @@ func copyStream(w http.ResponseWriter, src io.Reader) (int64, error) {
 			return written, fmt.Errorf("read from agent: %w", rerr)
 		}
 	}
+}
+
+// streamWriter writes a stream's body to the caller, counting its bytes,
+// and flushes after every write: the flush policy of every stream.
+type streamWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	written *int64
+}
+
+func newStreamWriter(w http.ResponseWriter, written *int64) streamWriter {
+	return streamWriter{w: w, rc: http.NewResponseController(w), written: written}
+}
+
+func (s streamWriter) write(p []byte) error {
+	n, err := s.w.Write(p)
+	*s.written += int64(n)
+	if err != nil {
+		return fmt.Errorf("write to caller: %w", err)
+	}
+	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("flush to caller: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package agentcorelocal
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,17 +47,26 @@ type Server struct {
 	now        func() time.Time // the clock for signature dates and session expiry
 	maxPayload int64
 	sessions   *sessionStore
+	// pause waits out a fault's delays; tests wrap it to see a request
+	// reach a delay.
+	pause        func(ctx context.Context, d time.Duration) error
+	onInvocation func(InvocationReport)
 }
 
-// runtime is a configured runtime.
+// runtime is a configured runtime. Its fault is the only part of it that
+// changes while the Server serves.
 type runtime struct {
 	arn            string
 	parsed         runtimeARN
 	invocationsURL string
+
+	mu      sync.Mutex
+	fault   Fault
+	faulted int // invocations that took the fault since it was set
 }
 
-// exchange is what the request log line tells about one request; the
-// handlers fill it in as they learn.
+// exchange is what the request's log line, and an invocation's report,
+// tell about one request; the handlers fill it in as they learn.
 type exchange struct {
 	requestID string
 	start     time.Time
@@ -65,15 +76,16 @@ type exchange struct {
 	status    int
 	errorCode string // the error type answered, if any
 	bytes     int64  // stream bytes copied to the caller
-	err       error  // why a stream broke, or why the agent failed
+	events    int    // the agent's events relayed, when a fault counts them
+	err       error  // why a stream broke, why the agent failed, or the fault
 }
 
 // ServeHTTP answers one data-plane request: route it, read and authenticate
 // it, find its runtime, then run the operation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{requestID: newUUID(), start: time.Now()}
-	// Deferred, so that a stream aborted with a panic is logged too.
-	defer s.logExchange(r, x)
+	// Deferred, so that a stream aborted with a panic is told of too.
+	defer s.finish(r, x)
 
 	op, label, apiErr := route(r)
 	x.op = op
@@ -203,6 +215,9 @@ func (s *Server) logExchange(r *http.Request, x *exchange) {
 		slog.Int("status", x.status),
 		slog.Int64("bytes", x.bytes),
 		slog.Duration("duration", time.Since(x.start)),
+	}
+	if x.events > 0 {
+		attrs = append(attrs, slog.Int("events", x.events))
 	}
 	if x.errorCode != "" {
 		attrs = append(attrs, slog.String("errorType", x.errorCode))
