@@ -51,7 +51,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	log := stack.NewLogger(cfg.Log, stderr)
-	srv, err := stack.NewEmulator(cfg, log)
+	srv, err := stack.NewEmulator(cfg, log, nil)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ Commands:
   serve            run the gateway
   agent            run the AgentCore-contract agent server
   agentcore-local  run the local AgentCore data-plane emulator
+  keys create NAME print a new API key and its configuration entry
+  passwd USER      add a user (or --replace a password) in a users file
   version          print the version
 
 Run 'agentgate <command> -h' for a command's flags.
@@ -56,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runAgent(ctx, rest, getenv, stderr)
 	case "agentcore-local":
 		return runEmulator(ctx, rest, getenv, stderr)
+	case "keys":
+		return runKeys(rest, stdout, stderr)
+	case "passwd":
+		return runPasswd(rest, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "agentgate", version())
 		return nil

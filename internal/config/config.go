@@ -28,6 +28,16 @@ type Config struct {
 	AWS AWS `yaml:"aws"`
 	// Sessions configures runtime session ids issued by the gateway.
 	Sessions Sessions `yaml:"sessions"`
+	// Auth chooses how callers authenticate; several methods may be on.
+	Auth Auth `yaml:"auth"`
+	// SendUserID sends the caller's principal upstream as the runtime user
+	// id (IAM: bedrock-agentcore:InvokeAgentRuntimeForUser).
+	SendUserID bool `yaml:"sendUserId" env:"AGENTGATE_SEND_USER_ID"`
+	// OriginLock refuses requests without a secret header the edge adds.
+	OriginLock OriginLock `yaml:"originLock"`
+	// Retry governs retries of upstream calls that failed before their
+	// first byte; never once bytes went to the client.
+	Retry Retry `yaml:"retry"`
 	// Limits bound what one request may ask.
 	Limits Limits `yaml:"limits"`
 	// Stream bounds what the gateway accepts from an upstream stream.
@@ -64,6 +74,72 @@ type Sessions struct {
 	// Key signs session ids (at least 32 bytes). Empty: a random key per
 	// process, so ids do not survive a restart or cross instances.
 	Key string `yaml:"key" env:"AGENTGATE_SESSION_KEY"`
+	// PreviousKeys still verify ids after a key rotation.
+	PreviousKeys []string `yaml:"previousKeys"`
+}
+
+// Auth configures authentication.
+type Auth struct {
+	// None lets every caller in as "anonymous". It must be chosen
+	// explicitly; `agentgate up` chooses it on loopback when nothing else
+	// is configured.
+	None bool `yaml:"none" env:"AGENTGATE_AUTH_NONE"`
+	// APIKeys are accepted as `Authorization: Bearer` or `X-Api-Key`.
+	APIKeys []APIKey `yaml:"apiKeys"`
+	// Passwords enables ID/password sign-in.
+	Passwords Passwords `yaml:"passwords"`
+	// JWT accepts OIDC/JWT bearer tokens.
+	JWT JWT `yaml:"jwt"`
+}
+
+// APIKey is one key, stored as its hash (agentgate keys create).
+type APIKey struct {
+	Name string `yaml:"name"`
+	Hash string `yaml:"hash"`
+}
+
+// Passwords configures ID/password sign-in.
+type Passwords struct {
+	// UsersFile holds `user:hash` lines (agentgate passwd).
+	UsersFile string `yaml:"usersFile" env:"AGENTGATE_USERS_FILE"`
+	// TokenKey signs login tokens (32+ characters).
+	TokenKey string `yaml:"tokenKey" env:"AGENTGATE_TOKEN_KEY"`
+	// TokenTTL is how long a login token lasts.
+	TokenTTL time.Duration `yaml:"tokenTTL" env:"AGENTGATE_TOKEN_TTL"`
+	// MaxFailures failed sign-ins per user or IP within Window slow the
+	// next attempts down (429).
+	MaxFailures int           `yaml:"maxFailures" env:"AGENTGATE_LOGIN_MAX_FAILURES"`
+	Window      time.Duration `yaml:"window" env:"AGENTGATE_LOGIN_WINDOW"`
+}
+
+// JWT configures OIDC/JWT bearer tokens.
+type JWT struct {
+	// Issuer must match the iss claim; discovery runs at Issuer.
+	Issuer string `yaml:"issuer" env:"AGENTGATE_JWT_ISSUER"`
+	// Audience must be in the aud claim.
+	Audience string `yaml:"audience" env:"AGENTGATE_JWT_AUDIENCE"`
+	// JWKSURL skips discovery.
+	JWKSURL string `yaml:"jwksURL" env:"AGENTGATE_JWT_JWKS_URL"`
+	// Algorithms allowed; never none or HS*.
+	Algorithms []string `yaml:"algorithms"`
+	// PrincipalClaim names the caller.
+	PrincipalClaim string `yaml:"principalClaim" env:"AGENTGATE_JWT_PRINCIPAL_CLAIM"`
+	// ClockSkew tolerated on exp, nbf and iat.
+	ClockSkew time.Duration `yaml:"clockSkew" env:"AGENTGATE_JWT_CLOCK_SKEW"`
+}
+
+// OriginLock configures the origin secret header.
+type OriginLock struct {
+	Header string `yaml:"header" env:"AGENTGATE_ORIGIN_HEADER"`
+	Secret string `yaml:"secret" env:"AGENTGATE_ORIGIN_SECRET"`
+}
+
+// Retry configures upstream retries.
+type Retry struct {
+	// MaxAttempts is the most tries of one call (1: no retry).
+	MaxAttempts int `yaml:"maxAttempts" env:"AGENTGATE_RETRY_MAX_ATTEMPTS"`
+	// MaxBackoff caps the jittered exponential wait between tries.
+	MaxBackoff time.Duration `yaml:"maxBackoff" env:"AGENTGATE_RETRY_MAX_BACKOFF"`
 }
 
 // Limits bound one request.
@@ -149,9 +225,15 @@ func Default() Config {
 	return Config{
 		Listen:       "127.0.0.1:8080",
 		DefaultAgent: "default",
-		Limits:       Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000},
-		Stream:       Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
-		Log:          Log{Level: "info", Format: "text"},
+		SendUserID:   true,
+		Retry:        Retry{MaxAttempts: 3, MaxBackoff: 2 * time.Second},
+		Auth: Auth{
+			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute},
+			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
+		},
+		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000},
+		Stream: Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
+		Log:    Log{Level: "info", Format: "text"},
 		Agent: AgentServer{
 			Listen:      "0.0.0.0:8080",
 			Model:       "builtin",

@@ -28,6 +28,7 @@ agent:
 		"AGENTGATE_LISTEN":            "127.0.0.1:7777",
 		"AGENTGATE_UPSTREAM_ENDPOINT": "http://127.0.0.1:9000",
 		"AGENTGATE_MAX_BODY_BYTES":    "2048",
+		"AGENTGATE_AUTH_NONE":         "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +90,11 @@ func TestValidateNamesTheBadField(t *testing.T) {
 			c.Emulator.AccessKeyID, c.Emulator.SecretAccessKey = "k", "s"
 			c.Emulator.Runtimes = []Runtime{{ARN: good, URL: "nope"}}
 		}, (*Config).ValidateEmulator, "agentcoreLocal.runtimes[0].url"},
+		{"a gateway with no authenticator", func(c *Config) { c.Agents = map[string]Agent{"default": {ARN: good}} }, (*Config).ValidateGateway, "auth"},
+		{"password sign-in without a token key", func(c *Config) { c.Auth.Passwords.UsersFile = "users" }, (*Config).ValidateGateway, "auth.passwords.tokenKey"},
+		{"a JWT issuer without an audience", func(c *Config) { c.Auth.JWT.Issuer = "https://idp.example" }, (*Config).ValidateGateway, "auth.jwt.audience"},
+		{"a symmetric JWT algorithm", func(c *Config) { c.Auth.JWT.Issuer = "https://idp.example"; c.Auth.JWT.Algorithms = []string{"HS256"} }, (*Config).ValidateGateway, "auth.jwt.algorithms[0]"},
+		{"an origin header without a secret", func(c *Config) { c.OriginLock.Header = "X-Origin-Verify" }, (*Config).ValidateGateway, "originLock"},
 		{"a bad log level", func(c *Config) { c.Log.Level = "loud" }, (*Config).ValidateAgent, "log.level"},
 	}
 	for _, tt := range tests {

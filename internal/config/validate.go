@@ -93,6 +93,23 @@ func (c *Config) ValidateGateway() error {
 	if c.Sessions.Key != "" && len(c.Sessions.Key) < 32 {
 		p.add("sessions.key", "must be at least 32 characters")
 	}
+	for i, k := range c.Sessions.PreviousKeys {
+		if len(k) < 32 {
+			p.add(fmt.Sprintf("sessions.previousKeys[%d]", i), "must be at least 32 characters")
+		}
+	}
+	c.validateAuth(&p)
+	if c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 10 {
+		p.add("retry.maxAttempts", "must be 1 to 10")
+	}
+	if c.Retry.MaxBackoff <= 0 {
+		p.add("retry.maxBackoff", "must be positive")
+	}
+	if (c.OriginLock.Header == "") != (c.OriginLock.Secret == "") {
+		p.add("originLock", "header and secret go together")
+	} else if c.OriginLock.Secret != "" && len(c.OriginLock.Secret) < 16 {
+		p.add("originLock.secret", "must be at least 16 characters")
+	}
 	if c.Limits.MaxBodyBytes < 1 {
 		p.add("limits.maxBodyBytes", "must be positive")
 	}
@@ -107,6 +124,55 @@ func (c *Config) ValidateGateway() error {
 	}
 	checkLog(&p, c.Log)
 	return p.err()
+}
+
+// AuthConfigured reports whether any authenticator other than none is on.
+func (c *Config) AuthConfigured() bool {
+	a := c.Auth
+	return len(a.APIKeys) > 0 || a.Passwords.UsersFile != "" || a.JWT.Issuer != ""
+}
+
+func (c *Config) validateAuth(p *problems) {
+	a := c.Auth
+	if !a.None && !c.AuthConfigured() {
+		p.add("auth", "no authenticator is configured: add apiKeys, passwords or jwt, or set none: true for an open gateway")
+	}
+	for i, k := range a.APIKeys {
+		if k.Name == "" || k.Hash == "" {
+			p.add(fmt.Sprintf("auth.apiKeys[%d]", i), "name and hash are required (agentgate keys create)")
+		}
+	}
+	if pw := a.Passwords; pw.UsersFile != "" {
+		if len(pw.TokenKey) < 32 {
+			p.add("auth.passwords.tokenKey", "must be at least 32 characters")
+		}
+		if pw.TokenTTL <= 0 {
+			p.add("auth.passwords.tokenTTL", "must be positive")
+		}
+		if pw.MaxFailures < 1 {
+			p.add("auth.passwords.maxFailures", "must be at least 1")
+		}
+		if pw.Window <= 0 {
+			p.add("auth.passwords.window", "must be positive")
+		}
+	}
+	if j := a.JWT; j.Issuer != "" {
+		checkURL(p, "auth.jwt.issuer", j.Issuer)
+		if j.Audience == "" {
+			p.add("auth.jwt.audience", "required with auth.jwt.issuer")
+		}
+		if j.JWKSURL != "" {
+			checkURL(p, "auth.jwt.jwksURL", j.JWKSURL)
+		}
+		for i, alg := range j.Algorithms {
+			if !slices.Contains([]string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}, alg) {
+				p.add(fmt.Sprintf("auth.jwt.algorithms[%d]", i), "%q is not an allowed asymmetric algorithm", alg)
+			}
+		}
+		if j.PrincipalClaim == "" {
+			p.add("auth.jwt.principalClaim", "required")
+		}
+	}
 }
 
 // ValidateAgent checks what `agentgate agent` needs.

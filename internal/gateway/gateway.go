@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
@@ -38,6 +39,17 @@ type Options struct {
 	DefaultFormat format.Name
 	// SSE bounds what is accepted from upstream streams.
 	SSE sse.Options
+	// Auth authenticates callers. It is required: an open gateway says so
+	// with auth.None.
+	Auth auth.Authenticator
+	// Login, when set, serves POST /auth/login and /auth/logout.
+	Login *auth.Passwords
+	// SendUserID sends the principal upstream as the runtime user id
+	// (needs bedrock-agentcore:InvokeAgentRuntimeForUser).
+	SendUserID bool
+	// OriginHeader and OriginSecret, when set, refuse requests that lack
+	// the secret header: callers that skipped the edge (CloudFront).
+	OriginHeader, OriginSecret string
 	// Logger receives the access log and upstream failures in full.
 	Logger *slog.Logger
 }
@@ -59,6 +71,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Sessions == nil {
 		return nil, errors.New("gateway: Sessions: an issuer is required")
+	}
+	if opts.Auth == nil {
+		return nil, errors.New("gateway: Auth: an authenticator is required (auth.None for an open gateway)")
+	}
+	if (opts.OriginHeader == "") != (opts.OriginSecret == "") {
+		return nil, errors.New("gateway: OriginHeader and OriginSecret go together")
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/format"
@@ -15,9 +16,6 @@ import (
 	"github.com/agentgate/agentgate/internal/upstream"
 )
 
-// anonymous is the principal of unauthenticated callers.
-const anonymous = "anonymous"
-
 type agentFrom int
 
 const (
@@ -25,20 +23,27 @@ const (
 	namedAgent
 )
 
+// resolveAgent finds the request's agent by public name.
+func (s *Server) resolveAgent(r *http.Request, from agentFrom) (string, upstream.Invoker, *apiError) {
+	name := s.opts.DefaultAgent
+	if from == namedAgent {
+		name = r.PathValue("name")
+	}
+	inv, ok := s.opts.Agents[name]
+	if !ok || !config.ValidAgentName(name) {
+		return "", nil, &apiError{Status: http.StatusNotFound, Code: "agent_not_found", Message: "agent not found: " + safeName(name)}
+	}
+	info(r.Context()).agent = name
+	return name, inv, nil
+}
+
 // handleInvoke relays one invocation: decode, resolve the agent and the
 // session, invoke upstream, then stream.
 func (s *Server) handleInvoke(from agentFrom) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := s.opts.DefaultAgent
-		if from == namedAgent {
-			name = r.PathValue("name")
-		}
-		li := info(r.Context())
-		li.agent = name
-		inv, ok := s.opts.Agents[name]
-		if !ok || !config.ValidAgentName(name) {
-			li.agent = ""
-			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "agent_not_found", Message: "agent not found: " + safeName(name)})
+		name, inv, aerr := s.resolveAgent(r, from)
+		if aerr != nil {
+			s.writeError(w, r, aerr)
 			return
 		}
 		req, err := s.decodeInvocation(w, r)
@@ -46,16 +51,21 @@ func (s *Server) handleInvoke(from agentFrom) http.Handler {
 			s.writeError(w, r, publicError(err, name))
 			return
 		}
+		li := info(r.Context())
 		li.format = string(req.format)
-		principal := anonymous
-		if err := s.resolveSession(principal, req); err != nil {
+		p := principal(r.Context())
+		if err := s.resolveSession(owner(p), req); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		li.session = req.sessionID
-		s.relay(w, r, name, inv, req, principal)
+		s.relay(w, r, name, inv, req, p.ID)
 	})
 }
+
+// owner is what session ids are bound to: the principal and its method,
+// so a JWT subject "alice" never owns the password user alice's sessions.
+func owner(p auth.Principal) string { return p.Method + "\x00" + p.ID }
 
 // resolveSession issues a session id or checks that the supplied one
 // belongs to the caller. A foreign id is never forwarded.
@@ -64,7 +74,11 @@ func (s *Server) resolveSession(principal string, req *invocation) *apiError {
 		req.sessionID = s.opts.Sessions.New(principal)
 		return nil
 	}
-	switch err := s.opts.Sessions.Check(principal, req.sessionID); {
+	return s.checkSession(principal, req.sessionID)
+}
+
+func (s *Server) checkSession(principal, id string) *apiError {
+	switch err := s.opts.Sessions.Check(principal, id); {
 	case errors.Is(err, session.ErrForeign):
 		return &apiError{Status: http.StatusForbidden, Code: "session_forbidden", Message: "runtimeSessionId: this session belongs to another user"}
 	case err != nil:
@@ -73,16 +87,47 @@ func (s *Server) resolveSession(principal string, req *invocation) *apiError {
 	return nil
 }
 
+// handleStopSession ends the caller's own session upstream.
+func (s *Server) handleStopSession(from agentFrom) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, inv, aerr := s.resolveAgent(r, from)
+		if aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
+		id := r.PathValue("id")
+		if aerr := s.checkSession(owner(principal(r.Context())), id); aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
+		info(r.Context()).session = id
+		if err := inv.StopSession(r.Context(), id); err != nil {
+			if upstream.KindOf(err) == upstream.KindNotFound {
+				s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "session_not_found", Message: "no running session with that id"})
+				return
+			}
+			s.logUpstream(r.Context(), name, "stop session failed", err)
+			s.writeError(w, r, publicError(err, name))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
 // relay invokes the agent and copies its stream to the client event by
 // event, flushing after each one.
 func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, principal string) {
 	ctx := r.Context()
-	resp, err := inv.Invoke(ctx, upstream.Request{
+	ureq := upstream.Request{
 		Payload:     req.payload,
 		SessionID:   req.sessionID,
 		TraceParent: r.Header.Get("Traceparent"),
 		TraceState:  r.Header.Get("Tracestate"),
-	})
+	}
+	if s.opts.SendUserID {
+		ureq.UserID = principal
+	}
+	resp, err := inv.Invoke(ctx, ureq)
 	if err != nil {
 		if ctx.Err() != nil {
 			setOutcome(ctx, "client_gone")
@@ -139,18 +184,24 @@ func (s *Server) copyStream(enc format.Encoder, body io.Reader, flush func()) (s
 		if err != nil {
 			return "", err
 		}
+		events = events[:0]
+		if blk.HasData && !blk.Incomplete {
+			events, _ = event.Decode(events, blk.Data)
+		}
+		// An agent's error report can carry upstream internals (ARNs, hosts):
+		// it never passes through, not even in original mode; the stream
+		// ends with agentgate's own terminal error instead.
+		for _, e := range events {
+			if e.Kind == event.KindError {
+				return "", &agentError{msg: e.Text}
+			}
+		}
 		if err := enc.Raw(blk.Raw); err != nil {
 			return "", err
 		}
-		if blk.HasData && !blk.Incomplete {
-			events, _ = event.Decode(events[:0], blk.Data)
-			for _, e := range events {
-				if e.Kind == event.KindError {
-					return "", &agentError{msg: e.Text}
-				}
-				if err := enc.Event(e); err != nil {
-					return "", err
-				}
+		for _, e := range events {
+			if err := enc.Event(e); err != nil {
+				return "", err
 			}
 		}
 		flush()

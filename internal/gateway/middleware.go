@@ -18,10 +18,11 @@ const (
 
 // logInfo collects what the access log line reports about a request.
 type logInfo struct {
-	agent   string
-	format  string
-	session string
-	outcome string
+	principal string
+	agent     string
+	format    string
+	session   string
+	outcome   string
 }
 
 func requestID(ctx context.Context) string {
@@ -99,6 +100,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			slog.String("id", requestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
+			slog.String("principal", li.principal),
 			slog.String("agent", li.agent),
 			slog.String("format", li.format),
 			slog.String("session", li.session),

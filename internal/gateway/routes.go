@@ -8,12 +8,18 @@ import (
 // routes lists every route the gateway serves.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /{$}", s.handleInvoke(defaultAgent))
-	mux.Handle("GET /{$}", s.handleInvoke(defaultAgent))
-	mux.Handle("POST /agents/{name}/invocations", s.handleInvoke(namedAgent))
+	mux.Handle("POST /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
+	mux.Handle("GET /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
+	mux.Handle("POST /agents/{name}/invocations", s.withAuth(s.handleInvoke(namedAgent)))
+	mux.Handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
+	mux.Handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
+	if s.opts.Login != nil {
+		mux.Handle("POST /auth/login", s.handleLogin())
+		mux.Handle("POST /auth/logout", s.handleLogout())
+	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("/", s.handleNoRoute())
-	return s.withRequestID(s.withAccessLog(mux))
+	return s.withRequestID(s.withAccessLog(s.withOriginLock(mux)))
 }
 
 func handleHealthz() http.Handler {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/model"
 )
@@ -30,6 +31,8 @@ type LocalOptions struct {
 	Provider model.Provider
 	// WrapAgent, when set, wraps the agent server's handler (tests tap it).
 	WrapAgent func(http.Handler) http.Handler
+	// OnInvocation, when set, hears of every call the emulator answers.
+	OnInvocation func(agentcorelocal.InvocationReport)
 	// Logger receives every server's log.
 	Logger *slog.Logger
 }
@@ -44,6 +47,8 @@ type Local struct {
 	ARN, AccountID string
 	// Config is the configuration the three servers run with.
 	Config config.Config
+	// Emulator is the local AgentCore; tests inject faults through it.
+	Emulator *agentcorelocal.Server
 
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -66,6 +71,13 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 			return nil, err
 		}
 		provider = p
+	}
+	if !cfg.AuthConfigured() {
+		// An open gateway only where nobody else can reach it.
+		if !loopback(opts.Listen) {
+			return nil, fmt.Errorf("listen %s: without auth configured, the local stack listens on loopback only", opts.Listen)
+		}
+		cfg.Auth.None = true
 	}
 	gwLn, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
@@ -112,11 +124,12 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	if opts.WrapAgent != nil {
 		agentHandler = opts.WrapAgent(agentHandler)
 	}
-	emu, err := NewEmulator(cfg, log.With("server", "agentcore-local"))
+	emu, err := NewEmulator(cfg, log.With("server", "agentcore-local"), opts.OnInvocation)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
+	l.Emulator = emu
 	gw, err := NewGateway(ctx, cfg, log.With("server", "gateway"))
 	if err != nil {
 		closeAll()
@@ -144,6 +157,18 @@ func (l *Local) Wait() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return errors.Join(l.errs...)
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func randomString(n int, alphabet string) string {

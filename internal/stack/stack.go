@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
+	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/gateway"
@@ -48,7 +49,8 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 	agents := make(map[string]upstream.Invoker, len(cfg.Agents))
 	httpClient := upstream.NewHTTPClient()
 	for name, a := range cfg.Agents {
-		ac := upstream.AgentCoreConfig{ARN: a.ARN, Qualifier: a.Qualifier, Region: a.Region, Endpoint: a.Endpoint, HTTPClient: httpClient}
+		ac := upstream.AgentCoreConfig{ARN: a.ARN, Qualifier: a.Qualifier, Region: a.Region, Endpoint: a.Endpoint, HTTPClient: httpClient,
+			MaxAttempts: cfg.Retry.MaxAttempts, MaxBackoff: cfg.Retry.MaxBackoff}
 		if cfg.AWS.AccessKeyID != "" {
 			ac.Credentials = credentials.NewStaticCredentialsProvider(cfg.AWS.AccessKeyID, cfg.AWS.SecretAccessKey, cfg.AWS.SessionToken)
 		}
@@ -63,11 +65,24 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 		log.Warn("sessions.key is not set: session ids will not survive a restart or work across instances")
 		key = session.RandomKey()
 	}
-	issuer, err := session.NewIssuer(key)
+	previous := make([][]byte, len(cfg.Sessions.PreviousKeys))
+	for i, k := range cfg.Sessions.PreviousKeys {
+		previous[i] = []byte(k)
+	}
+	issuer, err := session.NewIssuer(key, previous...)
 	if err != nil {
 		return nil, fmt.Errorf("sessions.key: %w", err)
 	}
+	authn, login, err := NewAuth(ctx, cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
 	return gateway.New(gateway.Options{
+		Auth:           authn,
+		Login:          login,
+		SendUserID:     cfg.SendUserID,
+		OriginHeader:   cfg.OriginLock.Header,
+		OriginSecret:   cfg.OriginLock.Secret,
 		Agents:         agents,
 		DefaultAgent:   cfg.DefaultAgent,
 		Sessions:       issuer,
@@ -77,6 +92,50 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 		SSE:            sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
 		Logger:         log,
 	})
+}
+
+// NewAuth builds the authenticator chain a configures, in the order API
+// keys, passwords, JWT, then none. It also returns the password
+// authenticator, which serves sign-in, when configured.
+func NewAuth(ctx context.Context, a config.Auth) (auth.Authenticator, *auth.Passwords, error) {
+	var chain auth.Chain
+	var login *auth.Passwords
+	if len(a.APIKeys) > 0 {
+		keys := make([]auth.APIKey, len(a.APIKeys))
+		for i, k := range a.APIKeys {
+			keys[i] = auth.APIKey{Name: k.Name, Hash: k.Hash}
+		}
+		ak, err := auth.NewAPIKeys(keys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth: %w", err)
+		}
+		chain = append(chain, ak)
+	}
+	if pw := a.Passwords; pw.UsersFile != "" {
+		users, err := auth.LoadUsersFile(pw.UsersFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth.passwords.usersFile: %w", err)
+		}
+		login, err = auth.NewPasswords(auth.PasswordConfig{Users: users, TokenKey: []byte(pw.TokenKey), TokenTTL: pw.TokenTTL, MaxFailures: pw.MaxFailures, Window: pw.Window})
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth.passwords: %w", err)
+		}
+		chain = append(chain, login)
+	}
+	if j := a.JWT; j.Issuer != "" {
+		ja, err := auth.NewJWT(ctx, auth.JWTConfig{Issuer: j.Issuer, Audience: j.Audience, JWKSURL: j.JWKSURL, Algorithms: j.Algorithms, PrincipalClaim: j.PrincipalClaim, ClockSkew: j.ClockSkew})
+		if err != nil {
+			return nil, nil, fmt.Errorf("auth.jwt: %w", err)
+		}
+		chain = append(chain, ja)
+	}
+	if a.None {
+		chain = append(chain, auth.None{})
+	}
+	if len(chain) == 0 {
+		return nil, nil, errors.New("auth: no authenticator is configured")
+	}
+	return chain, login, nil
 }
 
 // NewProvider builds the model provider cfg.Agent names.
@@ -121,7 +180,7 @@ func NewAgentServer(cfg config.Config, provider model.Provider, log *slog.Logger
 }
 
 // NewEmulator builds the local AgentCore emulator from cfg.
-func NewEmulator(cfg config.Config, log *slog.Logger) (*agentcorelocal.Server, error) {
+func NewEmulator(cfg config.Config, log *slog.Logger, onInvocation func(agentcorelocal.InvocationReport)) (*agentcorelocal.Server, error) {
 	if err := cfg.ValidateEmulator(); err != nil {
 		return nil, err
 	}
@@ -136,6 +195,7 @@ func NewEmulator(cfg config.Config, log *slog.Logger) (*agentcorelocal.Server, e
 		SecretAccessKey: e.SecretAccessKey,
 		Runtimes:        runtimes,
 		Logger:          log,
+		OnInvocation:    onInvocation,
 	})
 }
 

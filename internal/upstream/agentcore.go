@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
@@ -33,6 +34,12 @@ type AgentCoreConfig struct {
 	Credentials aws.CredentialsProvider
 	// HTTPClient sends requests; nil uses NewHTTPClient().
 	HTTPClient aws.HTTPClient
+	// MaxAttempts bounds tries of a call that failed before its first byte
+	// with a retryable error (throttling, 5xx, a session still starting);
+	// 0 means 3. MaxBackoff caps the jittered exponential wait between
+	// them; 0 means 2s.
+	MaxAttempts int
+	MaxBackoff  time.Duration
 }
 
 // AgentCore invokes one AgentCore runtime through the AWS SDK with SigV4.
@@ -76,6 +83,20 @@ func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) 
 	if cfg.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
 	}
+	attempts, backoff := cfg.MaxAttempts, cfg.MaxBackoff
+	if attempts <= 0 {
+		attempts = 3
+	}
+	if backoff <= 0 {
+		backoff = 2 * time.Second
+	}
+	opts = append(opts, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			o.MaxBackoff = backoff
+			o.Retryables = append(o.Retryables, retryConflict{})
+		})
+	}))
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("agentcore: load AWS config: %w", err)
@@ -128,6 +149,18 @@ func (a *AgentCore) StopSession(ctx context.Context, sessionID string) error {
 		return classify(ctx, err)
 	}
 	return nil
+}
+
+// retryConflict retries RetryableConflictException: the session is still
+// starting or stopping, and AgentCore asks for a retry with backoff.
+type retryConflict struct{}
+
+func (retryConflict) IsErrorRetryable(err error) aws.Ternary {
+	var c *types.RetryableConflictException
+	if errors.As(err, &c) {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
 }
 
 func optional(s string) *string {

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/auth"
+)
+
+const principalKey ctxKey = 100
+
+// principal returns the authenticated caller of ctx.
+func principal(ctx context.Context) auth.Principal {
+	p, _ := ctx.Value(principalKey).(auth.Principal)
+	return p
+}
+
+// clientIP is the caller's address as this server sees it.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// withAuth admits authenticated callers only and puts the principal on the
+// request's context.
+func (s *Server) withAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := auth.WithClientIP(r.Context(), clientIP(r))
+		p, err := s.opts.Auth.Authenticate(r.WithContext(ctx))
+		if err != nil {
+			s.writeError(w, r, s.authError(w, err))
+			return
+		}
+		info(ctx).principal = p.ID
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+	})
+}
+
+// authError words an authentication failure. Unknown users and wrong
+// secrets read alike.
+func (s *Server) authError(w http.ResponseWriter, err error) *apiError {
+	var retry *auth.RetryError
+	switch {
+	case errors.As(err, &retry):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts",
+			Message: "too many failed sign-in attempts; retry later", RetryAfter: max(retry.After, time.Second)}
+	case errors.Is(err, auth.ErrUnavailable):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "auth_unavailable", Message: "credentials cannot be checked right now; retry later", RetryAfter: 5 * time.Second}
+	case errors.Is(err, auth.ErrNoCredentials):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate"`)
+		if s.opts.Login != nil {
+			w.Header().Add("WWW-Authenticate", `Basic realm="agentgate", charset="UTF-8"`)
+		}
+		return &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "credentials are required"}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate", error="invalid_token"`)
+	return &apiError{Status: http.StatusUnauthorized, Code: "invalid_credentials", Message: "the credentials are not valid"}
+}
+
+// withOriginLock refuses requests that lack the edge's secret header, so
+// callers cannot skip CloudFront and its WAF. Liveness stays open.
+func (s *Server) withOriginLock(next http.Handler) http.Handler {
+	if s.opts.OriginSecret == "" {
+		return next
+	}
+	secret := []byte(s.opts.OriginSecret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get(s.opts.OriginHeader))
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare(got, secret) != 1 {
+			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "requests must come through the gateway's public endpoint"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// handleLogin exchanges a username and password for a short-lived token,
+// also set as an HttpOnly cookie for the chat page.
+func (s *Server) handleLogin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		var req loginRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Username == "" || req.Password == "" {
+			s.writeError(w, r, badRequest(`send {"username": "...", "password": "..."} as JSON`))
+			return
+		}
+		token, expires, err := s.opts.Login.Login(req.Username, req.Password, clientIP(r))
+		if err != nil {
+			s.writeError(w, r, s.authError(w, err))
+			return
+		}
+		info(r.Context()).principal = req.Username
+		http.SetCookie(w, s.opts.Login.Cookie(token, expires))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(struct {
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expiresAt"`
+		}{token, expires.UTC()})
+	})
+}
+
+// handleLogout clears the login cookie. Tokens are stateless and expire
+// on their own.
+func (s *Server) handleLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, s.opts.Login.ClearCookie())
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
