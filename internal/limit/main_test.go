@@ -1,0 +1,138 @@
+package limit
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// wait bounds every wait in these tests: long enough for a loaded 2-core
+// CI machine, short enough that a hang fails instead of timing out the run.
+const wait = 5 * time.Second
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// redisServer starts a redis-server of its own on a free port of 127.0.0.1
+// for the test, stops it when the test ends, and returns its address.
+// Without redis-server the test fails, so that a CI that lost it does not go
+// green quietly, unless AGENTGATE_SKIP_REDIS=1 says to skip.
+func redisServer(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("AGENTGATE_SKIP_REDIS") == "1" {
+			t.Skip("redis-server is not installed; skipping since AGENTGATE_SKIP_REDIS=1")
+		}
+		t.Fatal("redis-server is not installed: the Redis store's tests need it " +
+			"(Debian: apt-get install -y redis-server); set AGENTGATE_SKIP_REDIS=1 to skip them")
+	}
+	// Another process may take the free port before the server does.
+	for range 3 {
+		if addr, ok := startRedis(t, bin); ok {
+			return addr
+		}
+	}
+	t.Fatal("redis-server did not start in 3 tries")
+	return ""
+}
+
+func startRedis(t *testing.T, bin string) (string, bool) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	addr := net.JoinHostPort("127.0.0.1", port)
+
+	var out bytes.Buffer // read only once the server has exited
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", t.TempDir())
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Logf("redis-server on %s exited:\n%s", addr, out.String())
+			return "", false
+		default:
+		}
+		if ping(addr) {
+			t.Cleanup(stop)
+			return addr, true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	t.Fatalf("redis-server on %s did not answer PING within %v:\n%s", addr, wait, out.String())
+	return "", false
+}
+
+func ping(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && line == "+PONG\r\n"
+}
+
+// redisClient returns a client of its own to addr, as a separate gateway
+// instance would have, closed when the test ends.
+func redisClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
