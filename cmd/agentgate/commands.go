@@ -21,7 +21,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	return stack.ListenAndServe(ctx, cfg.Listen, gw, log, "gateway")
+	return stack.ListenAndServe(ctx, cfg.Listen, gw, stack.Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log, "gateway")
 }
 
 func runAgent(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -40,7 +40,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	return stack.ListenAndServe(ctx, cfg.Agent.Listen, srv, log, "agent")
+	return stack.ListenAndServe(ctx, cfg.Agent.Listen, srv, stack.Drain{}, log, "agent")
 }
 
 func runEmulator(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -55,7 +55,7 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	return stack.ListenAndServe(ctx, cfg.Emulator.Listen, srv, log, "agentcore-local")
+	return stack.ListenAndServe(ctx, cfg.Emulator.Listen, srv, stack.Drain{}, log, "agentcore-local")
 }
 
 // loadConfig parses the common flags and loads the configuration.

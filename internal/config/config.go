@@ -38,8 +38,12 @@ type Config struct {
 	// Retry governs retries of upstream calls that failed before their
 	// first byte; never once bytes went to the client.
 	Retry Retry `yaml:"retry"`
-	// Limits bound what one request may ask.
+	// Limits bound what one request may ask and what callers may spend.
 	Limits Limits `yaml:"limits"`
+	// Network admits clients by address and configures CORS.
+	Network Network `yaml:"network"`
+	// Timeouts bound each stream.
+	Timeouts Timeouts `yaml:"timeouts"`
 	// Stream bounds what the gateway accepts from an upstream stream.
 	Stream Stream `yaml:"stream"`
 	// Log configures the server log.
@@ -148,6 +152,78 @@ type Limits struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes" env:"AGENTGATE_MAX_BODY_BYTES"`
 	// MaxPromptChars caps the prompt, in characters.
 	MaxPromptChars int `yaml:"maxPromptChars" env:"AGENTGATE_MAX_PROMPT_CHARS"`
+	// Rate limits requests per scope: global, agent (each agent), principal
+	// (each caller).
+	Rate RateLimits `yaml:"rate"`
+	// Concurrency caps open streams per scope; 0 is no cap.
+	Concurrency Concurrency `yaml:"concurrency"`
+	// DailyTokens is each principal's token budget per UTC day, counted
+	// from the agents' usage reports; 0 is no budget.
+	DailyTokens int64 `yaml:"dailyTokens" env:"AGENTGATE_DAILY_TOKENS"`
+	// Store keeps limit state: memory (one instance) or redis (many).
+	Store string `yaml:"store" env:"AGENTGATE_LIMIT_STORE"`
+	// Redis is the shared store's server.
+	Redis Redis `yaml:"redis"`
+	// FailOpen admits requests when the store cannot be reached; the
+	// default refuses them with 503.
+	FailOpen bool `yaml:"failOpen" env:"AGENTGATE_LIMIT_FAIL_OPEN"`
+}
+
+// RateLimits holds one rule per scope.
+type RateLimits struct {
+	Global    Rate `yaml:"global"`
+	Agent     Rate `yaml:"agent"`
+	Principal Rate `yaml:"principal"`
+}
+
+// Rate allows Requests per Per, with bursts of Burst (0: Requests).
+type Rate struct {
+	Requests int           `yaml:"requests"`
+	Per      time.Duration `yaml:"per"`
+	Burst    int           `yaml:"burst"`
+}
+
+// Concurrency caps open streams.
+type Concurrency struct {
+	Global    int `yaml:"global" env:"AGENTGATE_MAX_STREAMS"`
+	Agent     int `yaml:"agent" env:"AGENTGATE_MAX_STREAMS_PER_AGENT"`
+	Principal int `yaml:"principal" env:"AGENTGATE_MAX_STREAMS_PER_PRINCIPAL"`
+}
+
+// Redis locates the shared limit store.
+type Redis struct {
+	Addr     string `yaml:"addr" env:"AGENTGATE_REDIS_ADDR"`
+	Username string `yaml:"username" env:"AGENTGATE_REDIS_USERNAME"`
+	Password string `yaml:"password" env:"AGENTGATE_REDIS_PASSWORD"`
+	DB       int    `yaml:"db" env:"AGENTGATE_REDIS_DB"`
+	TLS      bool   `yaml:"tls" env:"AGENTGATE_REDIS_TLS"`
+	Prefix   string `yaml:"prefix" env:"AGENTGATE_REDIS_PREFIX"`
+}
+
+// Network holds IP rules and CORS.
+type Network struct {
+	// Allow, when not empty, admits only clients in these CIDRs.
+	Allow []string `yaml:"allow"`
+	// Deny refuses clients in these CIDRs; it wins over Allow.
+	Deny []string `yaml:"deny"`
+	// TrustedProxies are peers whose X-Forwarded-For and
+	// CloudFront-Viewer-Address headers name the real client.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// CORSOrigins may call the gateway from a browser page.
+	CORSOrigins []string `yaml:"corsOrigins"`
+}
+
+// Timeouts bound a stream; each ends it with the format's terminal error
+// and cancels the upstream call.
+type Timeouts struct {
+	// FirstByte bounds the wait for the agent's first event.
+	FirstByte time.Duration `yaml:"firstByte" env:"AGENTGATE_TIMEOUT_FIRST_BYTE"`
+	// Idle bounds the silence between two events.
+	Idle time.Duration `yaml:"idle" env:"AGENTGATE_TIMEOUT_IDLE"`
+	// Total bounds the whole stream.
+	Total time.Duration `yaml:"total" env:"AGENTGATE_TIMEOUT_TOTAL"`
+	// ShutdownGrace is how long running streams may finish after SIGTERM.
+	ShutdownGrace time.Duration `yaml:"shutdownGrace" env:"AGENTGATE_SHUTDOWN_GRACE"`
 }
 
 // Stream bounds the upstream stream.
@@ -231,9 +307,11 @@ func Default() Config {
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute},
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		},
-		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000},
-		Stream: Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
-		Log:    Log{Level: "info", Format: "text"},
+		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000, Store: "memory",
+			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}},
+		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
+		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
+		Log:      Log{Level: "info", Format: "text"},
 		Agent: AgentServer{
 			Listen:      "0.0.0.0:8080",
 			Model:       "builtin",

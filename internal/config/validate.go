@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // RuntimeARN is a parsed AgentCore runtime ARN.
@@ -122,8 +124,76 @@ func (c *Config) ValidateGateway() error {
 	if c.Stream.MaxEventBytes < c.Stream.MaxLineBytes {
 		p.add("stream.maxEventBytes", "must be at least stream.maxLineBytes")
 	}
+	c.validateLimits(&p)
+	for _, l := range []struct {
+		field string
+		cidrs []string
+	}{{"network.allow", c.Network.Allow}, {"network.deny", c.Network.Deny}, {"network.trustedProxies", c.Network.TrustedProxies}} {
+		for i, cidr := range l.cidrs {
+			if _, err := ParsePrefix(cidr); err != nil {
+				p.add(fmt.Sprintf("%s[%d]", l.field, i), "%q is not an IP address or CIDR", cidr)
+			}
+		}
+	}
+	for i, o := range c.Network.CORSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "") {
+			p.add(fmt.Sprintf("network.corsOrigins[%d]", i), "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	t := c.Timeouts
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"timeouts.firstByte", t.FirstByte}, {"timeouts.idle", t.Idle}, {"timeouts.total", t.Total}, {"timeouts.shutdownGrace", t.ShutdownGrace}} {
+		if d.v <= 0 {
+			p.add(d.field, "must be positive")
+		}
+	}
 	checkLog(&p, c.Log)
 	return p.err()
+}
+
+// ParsePrefix reads a CIDR, or a single address as a one-address prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (c *Config) validateLimits(p *problems) {
+	l := c.Limits
+	for _, r := range []struct {
+		field string
+		rule  Rate
+	}{{"limits.rate.global", l.Rate.Global}, {"limits.rate.agent", l.Rate.Agent}, {"limits.rate.principal", l.Rate.Principal}} {
+		if r.rule.Requests < 0 || r.rule.Burst < 0 {
+			p.add(r.field, "requests and burst must not be negative")
+		}
+		if r.rule.Requests > 0 && r.rule.Per <= 0 {
+			p.add(r.field+".per", "must be positive when requests is set")
+		}
+	}
+	if l.Concurrency.Global < 0 || l.Concurrency.Agent < 0 || l.Concurrency.Principal < 0 {
+		p.add("limits.concurrency", "must not be negative")
+	}
+	if l.DailyTokens < 0 {
+		p.add("limits.dailyTokens", "must not be negative")
+	}
+	switch l.Store {
+	case "memory":
+	case "redis":
+		if _, _, err := net.SplitHostPort(l.Redis.Addr); err != nil {
+			p.add("limits.redis.addr", "%q is not host:port", l.Redis.Addr)
+		}
+	default:
+		p.add("limits.store", "%q is not memory or redis", l.Store)
+	}
 }
 
 // AuthConfigured reports whether any authenticator other than none is on.

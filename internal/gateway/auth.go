@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"time"
 
@@ -20,14 +19,8 @@ func principal(ctx context.Context) auth.Principal {
 	return p
 }
 
-// clientIP is the caller's address as this server sees it.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the caller's address, as withNetwork resolved it.
+func clientIP(r *http.Request) string { return info(r.Context()).clientIP }
 
 // withAuth admits authenticated callers only and puts the principal on the
 // request's context.

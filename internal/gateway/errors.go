@@ -34,7 +34,10 @@ func publicError(err error, agent string) *apiError {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, errShuttingDown) {
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the gateway is restarting; send the request again", RetryAfter: time.Second}
+	}
+	if errors.Is(err, errTotalTimeout) || errors.Is(err, errFirstByteTimeout) || errors.Is(err, context.DeadlineExceeded) {
 		return &apiError{Status: http.StatusGatewayTimeout, Code: "upstream_timeout", Message: "the agent did not answer in time"}
 	}
 	var ue *upstream.Error

@@ -4,14 +4,18 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/format"
+	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
 	"github.com/agentgate/agentgate/internal/upstream"
@@ -50,6 +54,17 @@ type Options struct {
 	// OriginHeader and OriginSecret, when set, refuse requests that lack
 	// the secret header: callers that skipped the edge (CloudFront).
 	OriginHeader, OriginSecret string
+	// Network holds address rules and CORS origins.
+	Network Network
+	// Limiter applies rate limits, stream caps and token budgets; nil
+	// applies none.
+	Limiter *limit.Limiter
+	// LimitFailOpen admits requests when the limiter's store fails.
+	LimitFailOpen bool
+	// FirstByteTimeout, IdleTimeout and TotalTimeout bound each stream:
+	// the wait for the first upstream event, the silence between two, and
+	// the whole. Zero means no bound.
+	FirstByteTimeout, IdleTimeout, TotalTimeout time.Duration
 	// Logger receives the access log and upstream failures in full.
 	Logger *slog.Logger
 }
@@ -59,6 +74,11 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	handler http.Handler
+
+	// stop ends every running stream with a terminal error (Abort).
+	stop  context.Context
+	abort context.CancelCauseFunc
+	wg    sync.WaitGroup
 }
 
 // New validates opts and returns the gateway.
@@ -91,8 +111,23 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{opts: opts, log: opts.Logger}
+	s.stop, s.abort = context.WithCancelCause(context.Background())
 	s.handler = s.routes()
 	return s, nil
+}
+
+// Abort ends every running stream with the terminal error of its format
+// and cancels its upstream call, then waits until the streams have ended
+// or ctx is done. A graceful shutdown calls it when its grace period runs
+// out, so that no stream is cut without a word.
+func (s *Server) Abort(ctx context.Context) {
+	s.abort(errShuttingDown)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // ServeHTTP serves one request.

@@ -3,16 +3,15 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
-	"github.com/agentgate/agentgate/internal/event"
-	"github.com/agentgate/agentgate/internal/format"
+	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
-	"github.com/agentgate/agentgate/internal/sse"
 	"github.com/agentgate/agentgate/internal/upstream"
 )
 
@@ -59,7 +58,14 @@ func (s *Server) handleInvoke(from agentFrom) http.Handler {
 			return
 		}
 		li.session = req.sessionID
-		s.relay(w, r, name, inv, req, p.ID)
+		release, aerr := s.admit(r, name, p)
+		if aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
+		defer release()
+		res := s.relay(w, r, name, inv, req, p.ID)
+		s.charge(r.Context(), p, res.tokens)
 	})
 }
 
@@ -87,6 +93,53 @@ func (s *Server) checkSession(principal, id string) *apiError {
 	return nil
 }
 
+// limitKey names a principal in limit state.
+func limitKey(p auth.Principal) string { return p.Method + ":" + p.ID }
+
+// admit applies the limiter before any upstream cost: rate limits, the
+// daily token budget, and a stream slot released when the stream ends.
+func (s *Server) admit(r *http.Request, agent string, p auth.Principal) (func(), *apiError) {
+	if s.opts.Limiter == nil {
+		return func() {}, nil
+	}
+	release, err := s.opts.Limiter.Admit(r.Context(), agent, limitKey(p))
+	if err == nil {
+		return release, nil
+	}
+	var refusal *limit.Refusal
+	if errors.As(err, &refusal) {
+		e := &apiError{Status: http.StatusTooManyRequests, RetryAfter: max(refusal.RetryAfter, time.Second)}
+		switch {
+		case strings.HasPrefix(refusal.Limit, "budget"):
+			e.Code, e.Message = "budget_exhausted", "the daily token budget is spent; it renews at midnight UTC"
+		case strings.HasPrefix(refusal.Limit, "concurrency"):
+			e.Code, e.Message = "too_many_streams", "too many answers are streaming at once; retry when one ends"
+		default:
+			e.Code, e.Message = "rate_limited", "too many requests; retry later"
+		}
+		setOutcome(r.Context(), "limited:"+refusal.Limit)
+		return nil, e
+	}
+	s.log.Error("limit store failed", "id", requestID(r.Context()), "error", err.Error(), "failOpen", s.opts.LimitFailOpen)
+	if s.opts.LimitFailOpen {
+		return func() {}, nil
+	}
+	return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "limits_unavailable", Message: "the gateway cannot check its limits right now; retry later", RetryAfter: 5 * time.Second}
+}
+
+// charge counts the tokens a stream used against the caller's budget.
+// It runs after the stream, so it must not depend on the request context.
+func (s *Server) charge(ctx context.Context, p auth.Principal, tokens int64) {
+	if s.opts.Limiter == nil || tokens <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Limiter.Charge(ctx, limitKey(p), tokens); err != nil {
+		s.log.Error("charging tokens failed", "id", requestID(ctx), "tokens", tokens, "error", err.Error())
+	}
+}
+
 // handleStopSession ends the caller's own session upstream.
 func (s *Server) handleStopSession(from agentFrom) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -112,119 +165,6 @@ func (s *Server) handleStopSession(from agentFrom) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-// relay invokes the agent and copies its stream to the client event by
-// event, flushing after each one.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, principal string) {
-	ctx := r.Context()
-	ureq := upstream.Request{
-		Payload:     req.payload,
-		SessionID:   req.sessionID,
-		TraceParent: r.Header.Get("Traceparent"),
-		TraceState:  r.Header.Get("Tracestate"),
-	}
-	if s.opts.SendUserID {
-		ureq.UserID = principal
-	}
-	resp, err := inv.Invoke(ctx, ureq)
-	if err != nil {
-		if ctx.Err() != nil {
-			setOutcome(ctx, "client_gone")
-			return
-		}
-		s.logUpstream(ctx, name, "invoke failed", err)
-		s.writeError(w, r, publicError(err, name))
-		return
-	}
-	defer resp.Body.Close()
-
-	enc := format.New(req.format, w)
-	h := w.Header()
-	h.Set("Content-Type", enc.ContentType())
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set(SessionHeader, req.sessionID)
-	w.WriteHeader(http.StatusOK)
-	flush := flusher(w)
-	flush()
-
-	outcome, err := s.copyStream(enc, resp.Body, flush)
-	switch {
-	case err == nil:
-		setOutcome(ctx, outcome)
-		if outcome == "completed" {
-			_ = enc.Finish(req.sessionID)
-		}
-	case ctx.Err() != nil:
-		setOutcome(ctx, "client_gone")
-		return
-	default:
-		s.logUpstream(ctx, name, "stream failed", err)
-		f := streamFailure(err)
-		f.RequestID = requestID(ctx)
-		setOutcome(ctx, f.Code)
-		_ = enc.Fail(f)
-	}
-	flush()
-}
-
-// copyStream reads upstream SSE blocks and hands each to enc, flushing
-// after every block. It returns the outcome of a stream that ended well,
-// or the error that ended it.
-func (s *Server) copyStream(enc format.Encoder, body io.Reader, flush func()) (string, error) {
-	rd := sse.NewReader(body, s.opts.SSE)
-	var events []event.Event
-	for {
-		blk, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return "completed", nil
-		}
-		if err != nil {
-			return "", err
-		}
-		events = events[:0]
-		if blk.HasData && !blk.Incomplete {
-			events, _ = event.Decode(events, blk.Data)
-		}
-		// An agent's error report can carry upstream internals (ARNs, hosts):
-		// it never passes through, not even in original mode; the stream
-		// ends with agentgate's own terminal error instead.
-		for _, e := range events {
-			if e.Kind == event.KindError {
-				return "", &agentError{msg: e.Text}
-			}
-		}
-		if err := enc.Raw(blk.Raw); err != nil {
-			return "", err
-		}
-		for _, e := range events {
-			if err := enc.Event(e); err != nil {
-				return "", err
-			}
-		}
-		flush()
-	}
-}
-
-// agentError is an error the agent reported in its own stream.
-type agentError struct{ msg string }
-
-func (e *agentError) Error() string { return "agent reported an error: " + e.msg }
-
-// streamFailure words a failure after the stream started.
-func streamFailure(err error) format.Failure {
-	var ae *agentError
-	switch {
-	case errors.As(err, &ae):
-		return format.Failure{Code: "agent_error", Message: "the agent reported an error while answering"}
-	case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
-		return format.Failure{Code: "upstream_event_too_large", Message: "the agent sent an event larger than the gateway accepts"}
-	case errors.Is(err, context.DeadlineExceeded):
-		return format.Failure{Code: "upstream_timeout", Message: "the agent did not answer in time"}
-	}
-	return format.Failure{Code: "upstream_stream_broken", Message: "the agent's stream ended unexpectedly"}
 }
 
 // flusher returns a function that flushes w if it can. Writers that cannot

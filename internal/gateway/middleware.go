@@ -18,6 +18,7 @@ const (
 
 // logInfo collects what the access log line reports about a request.
 type logInfo struct {
+	clientIP  string
 	principal string
 	agent     string
 	format    string
@@ -100,6 +101,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			slog.String("id", requestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
+			slog.String("client", li.clientIP),
 			slog.String("principal", li.principal),
 			slog.String("agent", li.agent),
 			slog.String("format", li.format),

@@ -19,7 +19,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("/", s.handleNoRoute())
-	return s.withRequestID(s.withAccessLog(s.withOriginLock(mux)))
+	return s.withRequestID(s.withAccessLog(s.withOriginLock(s.withCORS(s.withNetwork(mux)))))
 }
 
 func handleHealthz() http.Handler {

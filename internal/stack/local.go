@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
@@ -135,15 +136,18 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 		closeAll()
 		return nil, err
 	}
-	l.serve(ctx, agentHandler, agentLn, log)
-	l.serve(ctx, emu, emuLn, log)
-	l.serve(ctx, gw, gwLn, log)
+	// The inner servers outlast the gateway's grace, so that streams still
+	// running then end with the gateway's terminal error, not a cut.
+	inner := Drain{Grace: cfg.Timeouts.ShutdownGrace + 3*time.Second}
+	l.serve(ctx, agentHandler, agentLn, inner, log)
+	l.serve(ctx, emu, emuLn, inner, log)
+	l.serve(ctx, gw, gwLn, Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log)
 	return l, nil
 }
 
-func (l *Local) serve(ctx context.Context, h http.Handler, ln net.Listener, log *slog.Logger) {
+func (l *Local) serve(ctx context.Context, h http.Handler, ln net.Listener, d Drain, log *slog.Logger) {
 	l.wg.Go(func() {
-		if err := Serve(ctx, NewHTTPServer(h, log), ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := Serve(ctx, NewHTTPServer(h, log), ln, d); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			l.mu.Lock()
 			l.errs = append(l.errs, err)
 			l.mu.Unlock()

@@ -5,12 +5,14 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
@@ -19,16 +21,15 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/gateway"
+	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
 	"github.com/agentgate/agentgate/internal/upstream"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/redis/go-redis/v9"
 )
-
-// shutdownGrace is how long running streams may go on after a stop signal.
-const shutdownGrace = 10 * time.Second
 
 // NewLogger returns the slog logger cfg describes.
 func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
@@ -77,21 +78,96 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 	if err != nil {
 		return nil, err
 	}
+	network, err := newNetwork(cfg.Network)
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := NewLimiter(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
 	return gateway.New(gateway.Options{
-		Auth:           authn,
-		Login:          login,
-		SendUserID:     cfg.SendUserID,
-		OriginHeader:   cfg.OriginLock.Header,
-		OriginSecret:   cfg.OriginLock.Secret,
-		Agents:         agents,
-		DefaultAgent:   cfg.DefaultAgent,
-		Sessions:       issuer,
-		MaxBodyBytes:   cfg.Limits.MaxBodyBytes,
-		MaxPromptChars: cfg.Limits.MaxPromptChars,
-		DefaultFormat:  format.Original,
-		SSE:            sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
-		Logger:         log,
+		Network:          network,
+		Limiter:          limiter,
+		LimitFailOpen:    cfg.Limits.FailOpen,
+		FirstByteTimeout: cfg.Timeouts.FirstByte,
+		IdleTimeout:      cfg.Timeouts.Idle,
+		TotalTimeout:     cfg.Timeouts.Total,
+		Auth:             authn,
+		Login:            login,
+		SendUserID:       cfg.SendUserID,
+		OriginHeader:     cfg.OriginLock.Header,
+		OriginSecret:     cfg.OriginLock.Secret,
+		Agents:           agents,
+		DefaultAgent:     cfg.DefaultAgent,
+		Sessions:         issuer,
+		MaxBodyBytes:     cfg.Limits.MaxBodyBytes,
+		MaxPromptChars:   cfg.Limits.MaxPromptChars,
+		DefaultFormat:    format.Original,
+		SSE:              sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
+		Logger:           log,
 	})
+}
+
+func newNetwork(n config.Network) (gateway.Network, error) {
+	parse := func(field string, cidrs []string) ([]netip.Prefix, error) {
+		out := make([]netip.Prefix, len(cidrs))
+		for i, c := range cidrs {
+			p, err := config.ParsePrefix(c)
+			if err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
+			}
+			out[i] = p
+		}
+		return out, nil
+	}
+	var g gateway.Network
+	var err error
+	if g.Allow, err = parse("network.allow", n.Allow); err != nil {
+		return g, err
+	}
+	if g.Deny, err = parse("network.deny", n.Deny); err != nil {
+		return g, err
+	}
+	if g.TrustedProxies, err = parse("network.trustedProxies", n.TrustedProxies); err != nil {
+		return g, err
+	}
+	g.CORSOrigins = n.CORSOrigins
+	return g, nil
+}
+
+// NewLimiter builds the limiter l configures, or nil when it sets no
+// limit. The Redis store shares limits across gateway instances.
+func NewLimiter(l config.Limits) (*limit.Limiter, error) {
+	rule := func(r config.Rate) limit.Rule { return limit.Rule{Rate: r.Requests, Per: r.Per, Burst: r.Burst} }
+	p := limit.Policy{Rate: map[string]limit.Rule{}, Concurrency: map[string]int{}, DailyTokens: l.DailyTokens}
+	for scope, r := range map[string]config.Rate{limit.ScopeGlobal: l.Rate.Global, limit.ScopeAgent: l.Rate.Agent, limit.ScopePrincipal: l.Rate.Principal} {
+		if r.Requests > 0 {
+			p.Rate[scope] = rule(r)
+		}
+	}
+	for scope, n := range map[string]int{limit.ScopeGlobal: l.Concurrency.Global, limit.ScopeAgent: l.Concurrency.Agent, limit.ScopePrincipal: l.Concurrency.Principal} {
+		if n > 0 {
+			p.Concurrency[scope] = n
+		}
+	}
+	if len(p.Rate) == 0 && len(p.Concurrency) == 0 && p.DailyTokens == 0 {
+		return nil, nil
+	}
+	var store limit.Store = limit.NewMemory(nil)
+	if l.Store == "redis" {
+		opts := &redis.Options{Addr: l.Redis.Addr, Username: l.Redis.Username, Password: l.Redis.Password, DB: l.Redis.DB,
+			DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+		if l.Redis.TLS {
+			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		store = limit.NewRedis(redis.NewClient(opts), l.Redis.Prefix)
+	}
+	lim, err := limit.NewLimiter(store, p, nil)
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	return lim, nil
 }
 
 // NewAuth builds the authenticator chain a configures, in the order API
@@ -211,9 +287,19 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
+// Drain is how a server ends its running work at shutdown.
+type Drain struct {
+	// Grace is how long running requests may go on after the stop signal.
+	Grace time.Duration
+	// Abort, when set, runs once Grace is over and before connections are
+	// closed, so streams end with a terminal error instead of a cut.
+	Abort func(context.Context)
+}
+
 // Serve runs srv on ln until ctx ends, then shuts down gracefully: no new
-// connections, running streams get shutdownGrace to finish.
-func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+// connections, running requests get d.Grace to finish, then d.Abort ends
+// what is left and the connections close.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, d Drain) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -221,9 +307,24 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if d.Grace <= 0 {
+		d.Grace = 10 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), d.Grace)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	var err error
+	select {
+	case err = <-shut:
+	case <-sctx.Done():
+		if d.Abort != nil {
+			actx, acancel := context.WithTimeout(context.Background(), 2*time.Second)
+			d.Abort(actx)
+			acancel()
+		}
+		err = <-shut
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = srv.Close()
 	}
@@ -232,11 +333,11 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 }
 
 // ListenAndServe listens on addr and serves h until ctx ends.
-func ListenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.Logger, what string) error {
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, d Drain, log *slog.Logger, what string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	log.Info(what+" listening", "addr", "http://"+ln.Addr().String())
-	return Serve(ctx, NewHTTPServer(h, log), ln)
+	return Serve(ctx, NewHTTPServer(h, log), ln, d)
 }

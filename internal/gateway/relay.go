@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/event"
+	"github.com/agentgate/agentgate/internal/format"
+	"github.com/agentgate/agentgate/internal/sse"
+	"github.com/agentgate/agentgate/internal/upstream"
+)
+
+// The causes that end a stream on the gateway's side.
+var (
+	errShuttingDown     = errors.New("gateway: shutting down")
+	errFirstByteTimeout = errors.New("gateway: no first event within the first-byte timeout")
+	errIdleTimeout      = errors.New("gateway: the agent was silent past the idle timeout")
+	errTotalTimeout     = errors.New("gateway: the stream outlasted the total timeout")
+)
+
+// result is what a relayed stream produced.
+type result struct {
+	outcome string
+	tokens  int64
+}
+
+// relay invokes the agent and copies its stream to the client event by
+// event, flushing after each one. Every way a stream can end is decided
+// here: completed, client gone, or one terminal error in the format.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, principal string) result {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	defer context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })()
+	if s.opts.TotalTimeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, s.opts.TotalTimeout, errTotalTimeout)
+		defer stop()
+	}
+	wd := newWatchdog(cancel, s.opts.FirstByteTimeout, errFirstByteTimeout)
+	defer wd.stop()
+
+	ureq := upstream.Request{
+		Payload:     req.payload,
+		SessionID:   req.sessionID,
+		TraceParent: r.Header.Get("Traceparent"),
+		TraceState:  r.Header.Get("Tracestate"),
+	}
+	if s.opts.SendUserID {
+		ureq.UserID = principal
+	}
+	resp, err := inv.Invoke(ctx, ureq)
+	if err != nil {
+		if r.Context().Err() != nil {
+			setOutcome(ctx, "client_gone")
+			return result{outcome: "client_gone"}
+		}
+		err = withCause(ctx, err)
+		s.logUpstream(ctx, name, "invoke failed", err)
+		s.writeError(w, r, publicError(err, name))
+		return result{outcome: "error"}
+	}
+	defer resp.Body.Close()
+
+	enc := format.New(req.format, w)
+	h := w.Header()
+	h.Set("Content-Type", enc.ContentType())
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set(SessionHeader, req.sessionID)
+	w.WriteHeader(http.StatusOK)
+	flush := flusher(w)
+	flush()
+
+	res, err := s.copyStream(enc, resp.Body, flush, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
+	switch {
+	case err == nil:
+		_ = enc.Finish(req.sessionID)
+	case r.Context().Err() != nil:
+		res.outcome = "client_gone"
+	default:
+		err = withCause(ctx, err)
+		s.logUpstream(ctx, name, "stream failed", err)
+		f := streamFailure(err)
+		f.RequestID = requestID(ctx)
+		res.outcome = f.Code
+		_ = enc.Fail(f)
+	}
+	setOutcome(ctx, res.outcome)
+	flush()
+	return res
+}
+
+// withCause prefers the gateway's own reason for cancelling ctx (a timeout,
+// a shutdown) over the error the cancellation surfaced as.
+func withCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// copyStream reads upstream SSE blocks and hands each to enc, flushing
+// after every block; onBlock runs after each one. It returns what the
+// stream produced, and the error that ended it early.
+func (s *Server) copyStream(enc format.Encoder, body io.Reader, flush, onBlock func()) (result, error) {
+	rd := sse.NewReader(body, s.opts.SSE)
+	res := result{outcome: "completed"}
+	var events []event.Event
+	for {
+		blk, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		onBlock()
+		events = events[:0]
+		if blk.HasData && !blk.Incomplete {
+			events, _ = event.Decode(events, blk.Data)
+		}
+		// An agent's error report can carry upstream internals (ARNs, hosts):
+		// it never passes through, not even in original mode; the stream
+		// ends with agentgate's own terminal error instead.
+		for _, e := range events {
+			if e.Kind == event.KindError {
+				return res, &agentError{msg: e.Text}
+			}
+			if e.Kind == event.KindMetadata && e.Usage != nil {
+				res.tokens += int64(e.Usage.TotalTokens)
+			}
+		}
+		if err := enc.Raw(blk.Raw); err != nil {
+			return res, err
+		}
+		for _, e := range events {
+			if err := enc.Event(e); err != nil {
+				return res, err
+			}
+		}
+		flush()
+	}
+}
+
+// agentError is an error the agent reported in its own stream.
+type agentError struct{ msg string }
+
+func (e *agentError) Error() string { return "agent reported an error: " + e.msg }
+
+// streamFailure words a failure after the stream started.
+func streamFailure(err error) format.Failure {
+	var ae *agentError
+	switch {
+	case errors.As(err, &ae):
+		return format.Failure{Code: "agent_error", Message: "the agent reported an error while answering"}
+	case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
+		return format.Failure{Code: "upstream_event_too_large", Message: "the agent sent an event larger than the gateway accepts"}
+	case errors.Is(err, errFirstByteTimeout), errors.Is(err, errIdleTimeout), errors.Is(err, context.DeadlineExceeded):
+		return format.Failure{Code: "upstream_timeout", Message: "the agent did not answer in time"}
+	case errors.Is(err, errTotalTimeout):
+		return format.Failure{Code: "stream_too_long", Message: "the answer exceeded the longest stream the gateway allows"}
+	case errors.Is(err, errShuttingDown):
+		return format.Failure{Code: "shutting_down", Message: "the gateway is restarting; send the request again"}
+	}
+	return format.Failure{Code: "upstream_stream_broken", Message: "the agent's stream ended unexpectedly"}
+}
+
+// watchdog cancels a stream when its timer runs out: first the first-byte
+// timeout, then, after each event, the idle timeout.
+type watchdog struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cause  error
+	cancel context.CancelCauseFunc
+}
+
+func newWatchdog(cancel context.CancelCauseFunc, d time.Duration, cause error) *watchdog {
+	wd := &watchdog{cancel: cancel}
+	wd.reset(d, cause)
+	return wd
+}
+
+// reset restarts the timer for d (0: no bound) with the given cause.
+func (wd *watchdog) reset(d time.Duration, cause error) {
+	wd.mu.Lock()
+	defer wd.mu.Unlock()
+	if wd.timer != nil {
+		wd.timer.Stop()
+	}
+	if d <= 0 {
+		wd.timer = nil
+		return
+	}
+	wd.cause = cause
+	if wd.timer == nil {
+		wd.timer = time.AfterFunc(d, wd.fire)
+		return
+	}
+	wd.timer.Reset(d)
+}
+
+func (wd *watchdog) fire() {
+	wd.mu.Lock()
+	cause := wd.cause
+	wd.mu.Unlock()
+	wd.cancel(cause)
+}
+
+func (wd *watchdog) stop() {
+	wd.mu.Lock()
+	defer wd.mu.Unlock()
+	if wd.timer != nil {
+		wd.timer.Stop()
+	}
+}
