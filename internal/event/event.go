@@ -1,7 +1,3 @@
-// Package event is the gateway's model of an agent's stream, and the
-// decoders that read agent dialects into it. Derived output formats read
-// only this model, never the upstream bytes, so every dialect gives the same
-// answer in every format.
 package event
 
 import "encoding/json"
@@ -21,7 +17,8 @@ const (
 	KindMessageStart
 	// KindMessageStop closes one model message.
 	KindMessageStop
-	// KindMetadata carries usage and metrics.
+	// KindMetadata carries usage and metrics. Only Strands agents report
+	// them; a stream without one has no usage to report.
 	KindMetadata
 	// KindError is the agent's own report of a failure.
 	KindError
@@ -40,10 +37,11 @@ type Event struct {
 	// Text is the delta for KindText, KindToolUse and KindReasoning, and the
 	// agent's own message for KindError (for the log, never for a client).
 	Text string
-	// StopReason is set on KindMessageStop.
+	// StopReason is set on KindMessageStop when the agent gave one, as it
+	// gave it ("end_turn", "tool_use", ...); AG-UI gives none, so it is "".
 	StopReason string
 	// Usage is set on KindMetadata when the agent reported it.
 	Usage *Usage
-	// Metadata is the agent's metadata object as sent, on KindMetadata.
+	// Metadata is the agent's metadata object, compacted, on KindMetadata.
 	Metadata json.RawMessage
 }

@@ -1,14 +1,24 @@
 // Package format writes an agent's stream in the shape a client asked for.
 // Each format is an Encoder; the gateway feeds it every upstream SSE block
 // (for byte-exact pass-through) and the events decoded from it (for the
-// derived formats), then either Finish or Fail, exactly once.
+// derived formats), heartbeats while the agent is silent, then either
+// Finish or Fail, exactly once.
+//
+// Derived formats read only the event model, so every agent dialect gives
+// the same answer in every format. A tool loop (several model messages in
+// one stream) reads as one continuous answer: its text deltas follow each
+// other, its usage is the sum of every metadata report and its stop reason
+// is the last message's.
 package format
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/event"
 )
@@ -18,12 +28,24 @@ type Name string
 
 // The formats.
 const (
-	Original    Name = "original"
+	// Original is the upstream SSE bytes, unchanged.
+	Original Name = "original"
+	// Transformed is the answer's text as plain text, then its metadata
+	// and session id.
 	Transformed Name = "transformed"
+	// NDJSON is one JSON object per line.
+	NDJSON Name = "ndjson"
+	// OpenAI is an OpenAI chat.completion.chunk event stream.
+	OpenAI Name = "openai"
+	// OpenAIJSON is one OpenAI chat.completion object, written at Finish.
+	// It is what /v1/chat/completions answers without "stream": true, so
+	// it is not a value of the "response" field: Parse refuses it.
+	OpenAIJSON Name = "openai-json"
 )
 
-// Names lists the valid format names, in the order help texts show them.
-var Names = []Name{Original, Transformed}
+// Names lists the format names a request may ask for, in the order help
+// texts show them.
+var Names = []Name{Original, Transformed, NDJSON, OpenAI}
 
 // Parse returns the format named s, or an error that lists the valid ones.
 func Parse(s string) (Name, error) {
@@ -45,8 +67,11 @@ type Failure struct {
 	RequestID string `json:"requestId"`
 }
 
-// Encoder writes one response stream. Calls come from one goroutine. A
-// write error means the client is gone; the caller stops the stream.
+// Encoder writes one response stream. Calls come from one goroutine: Raw
+// and Event for each upstream block, Heartbeat between blocks when the agent
+// is silent, then exactly one of Finish or Fail. An error means the client
+// is gone, or (ErrResponseTooLarge) that a buffering encoder cannot hold the
+// answer; either way the caller stops the stream.
 type Encoder interface {
 	// ContentType is the response's Content-Type.
 	ContentType() string
@@ -54,18 +79,112 @@ type Encoder interface {
 	Raw(block []byte) error
 	// Event receives each event decoded from the upstream stream.
 	Event(e event.Event) error
+	// Heartbeat writes a keep-alive that clients ignore, so that idle
+	// timeouts on the way (CloudFront, ALB, nginx) do not cut a stream
+	// while the agent is silent. Formats that cannot carry one write
+	// nothing.
+	Heartbeat() error
 	// Finish ends a stream that completed.
 	Finish(sessionID string) error
 	// Fail ends a stream with one terminal error.
 	Fail(f Failure) error
 }
 
-// New returns the encoder for name writing to w.
-func New(name Name, w io.Writer) Encoder {
+// DefaultMaxBufferedBytes is the default bound on the text an OpenAIJSON
+// encoder holds until Finish.
+const DefaultMaxBufferedBytes = 8 << 20
+
+// ErrResponseTooLarge is returned, wrapped, by an encoder that buffers the
+// whole answer (OpenAIJSON) when the answer outgrows
+// Options.MaxBufferedBytes. Nothing has been written when it is returned.
+var ErrResponseTooLarge = errors.New("format: response too large to buffer")
+
+// Options configure an Encoder. The zero value suits original and
+// transformed.
+type Options struct {
+	// Model is the public agent name the OpenAI formats report as "model".
+	Model string
+	// IncludeUsage adds the usage chunk to OpenAI, as a request's
+	// stream_options.include_usage asks.
+	IncludeUsage bool
+	// IncludeTools adds tool-input deltas to Transformed and NDJSON, which
+	// leave them out by default. The OpenAI formats ignore it: tools run
+	// inside the agent, and a tool_calls delta would ask the client to run
+	// them.
+	IncludeTools bool
+	// IncludeReasoning adds reasoning deltas to Transformed and NDJSON, and
+	// "reasoning_content" to the OpenAI formats, which leave them out by
+	// default.
+	IncludeReasoning bool
+	// ID is the response id the OpenAI formats report, such as
+	// "chatcmpl-<request id>". New generates one when it is empty.
+	ID string
+	// Now gives the OpenAI formats their "created" time; nil means
+	// time.Now.
+	Now func() time.Time
+	// MaxBufferedBytes bounds the text (answer and included reasoning) that
+	// OpenAIJSON holds until Finish; zero or less means
+	// DefaultMaxBufferedBytes.
+	MaxBufferedBytes int
+}
+
+// New returns the encoder for name writing to w. An unknown name gives
+// Original, the pass-through.
+func New(name Name, w io.Writer, opts Options) Encoder {
 	switch name {
 	case Transformed:
-		return &transformed{w: w}
+		return &transformed{w: w, shown: deltas{opts.IncludeTools, opts.IncludeReasoning}}
+	case NDJSON:
+		return &ndjson{w: w, shown: deltas{opts.IncludeTools, opts.IncludeReasoning}}
+	case OpenAI:
+		return newOpenAI(w, opts)
+	case OpenAIJSON:
+		return newOpenAIJSON(w, opts)
 	default:
 		return &original{w: w}
 	}
+}
+
+// Buffered reports whether enc is holding the whole response back: nothing
+// has reached its writer yet, and nothing will before Finish. The gateway
+// asks it twice. Before the stream, true means "do not send the status line
+// and headers now": the encoder's single write at Finish sends them. On a
+// failure, true means the client has seen nothing, so the gateway answers
+// with a status code and its JSON error instead of a terminal error in the
+// stream (calling Fail is then allowed and writes nothing).
+//
+// An encoder says so with a method Buffered() bool; streaming encoders have
+// none and are never buffered.
+func Buffered(enc Encoder) bool {
+	b, ok := enc.(interface{ Buffered() bool })
+	return ok && b.Buffered()
+}
+
+// deltas says which kinds of delta a format shows: text always, tool input
+// and reasoning when asked.
+type deltas struct{ tools, reasoning bool }
+
+func (d deltas) shows(k event.Kind) bool {
+	switch k {
+	case event.KindText:
+		return true
+	case event.KindToolUse:
+		return d.tools
+	case event.KindReasoning:
+		return d.reasoning
+	}
+	return false
+}
+
+// completion returns the id and creation time the OpenAI formats report.
+func (o Options) completion() (id string, created int64) {
+	id = o.ID
+	if id == "" {
+		id = "chatcmpl-" + rand.Text()
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return id, now().Unix()
 }

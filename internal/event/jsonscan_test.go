@@ -1,0 +1,57 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzJSONScan checks the walker against encoding/json: on a valid object,
+// lookup finds the raw value a map[string]json.RawMessage holds (exact keys,
+// the last of repeated ones), and unquote reads a string as Unmarshal does.
+func FuzzJSONScan(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":"x","a":[1,{"c":"}"}]}`,
+		`{ "event" : { "contentBlockDelta" : { "delta" : { "text" : "a\"b\\" } } } , "t":true }`,
+		`{"k":"\ud83d\udc4b \u00e9\n","n":null,"f":-1.5e3,"e":{},"l":[]}`,
+		`"a\ud800b"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		data = bytes.TrimSpace(data)
+		if data[0] == '"' {
+			var want string
+			_ = json.Unmarshal(data, &want)
+			if got, ok := unquote(data); !ok || got != want {
+				t.Fatalf("unquote(%s) = %q, %v; want %q", data, got, ok, want)
+			}
+			return
+		}
+		if data[0] != '{' || bytes.IndexByte(data, '\\') >= 0 || !utf8.Valid(data) {
+			return // keys with escapes or invalid UTF-8 are matched raw, on purpose
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for it := newMembers(data); ; n++ {
+			if _, _, ok := it.next(); !ok {
+				break
+			}
+		}
+		if n < len(m) {
+			t.Fatalf("%d members walked in %s; want at least %d", n, data, len(m))
+		}
+		for k, want := range m {
+			if got := lookup(data, k); !bytes.Equal(got, want) {
+				t.Fatalf("lookup(%s, %q) = %s; want %s", data, k, got, want)
+			}
+		}
+	})
+}
