@@ -64,6 +64,12 @@ type Agent struct {
 	Region string `yaml:"region" env:"AGENTGATE_UPSTREAM_REGION"`
 	// Endpoint overrides the AgentCore data-plane URL (the local emulator).
 	Endpoint string `yaml:"endpoint" env:"AGENTGATE_UPSTREAM_ENDPOINT"`
+	// Dialect says how the agent streams: auto (recognise each event),
+	// strands, text (JSON strings) or agui.
+	Dialect string `yaml:"dialect" env:"AGENTGATE_UPSTREAM_DIALECT"`
+	// Principals, when set, are the only callers who may use this agent
+	// (principal ids: key:NAME, user names, JWT claims; "*" for all).
+	Principals []string `yaml:"principals"`
 }
 
 // AWS holds static credentials for the gateway's upstream calls.
@@ -232,6 +238,9 @@ type Stream struct {
 	MaxLineBytes int `yaml:"maxLineBytes" env:"AGENTGATE_STREAM_MAX_LINE_BYTES"`
 	// MaxEventBytes is the largest SSE event accepted from upstream.
 	MaxEventBytes int `yaml:"maxEventBytes" env:"AGENTGATE_STREAM_MAX_EVENT_BYTES"`
+	// Heartbeat is the silence after which a client gets a heartbeat it
+	// ignores (SSE comment, NDJSON ping); 0 turns them off.
+	Heartbeat time.Duration `yaml:"heartbeat" env:"AGENTGATE_HEARTBEAT"`
 }
 
 // Log configures logging.

@@ -24,7 +24,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	if err := setFields(reflect.ValueOf(&a).Elem(), getenv); err != nil {
 		return err
 	}
-	if a != (Agent{}) {
+	if a.ARN != "" || a.Qualifier != "" || a.Region != "" || a.Endpoint != "" || a.Dialect != "" {
 		if cfg.Agents == nil {
 			cfg.Agents = map[string]Agent{}
 		}
@@ -40,7 +40,7 @@ func merge(dst *Agent, src Agent) {
 		d *string
 		s string
 	}{
-		{&dst.ARN, src.ARN}, {&dst.Qualifier, src.Qualifier}, {&dst.Region, src.Region}, {&dst.Endpoint, src.Endpoint},
+		{&dst.ARN, src.ARN}, {&dst.Qualifier, src.Qualifier}, {&dst.Region, src.Region}, {&dst.Endpoint, src.Endpoint}, {&dst.Dialect, src.Dialect},
 	} {
 		if p.s != "" {
 			*p.d = p.s

@@ -82,6 +82,11 @@ func (c *Config) ValidateGateway() error {
 		if a.Endpoint != "" {
 			checkURL(&p, field+".endpoint", a.Endpoint)
 		}
+		if a.Dialect == "" {
+			a.Dialect = "auto"
+		} else if !slices.Contains([]string{"auto", "strands", "text", "agui"}, a.Dialect) {
+			p.add(field+".dialect", "%q is not one of auto, strands, text, agui", a.Dialect)
+		}
 		c.Agents[name] = a
 	}
 	if len(c.Agents) > 0 {
@@ -120,6 +125,9 @@ func (c *Config) ValidateGateway() error {
 	}
 	if c.Stream.MaxLineBytes < 1024 {
 		p.add("stream.maxLineBytes", "must be at least 1024")
+	}
+	if c.Stream.Heartbeat < 0 {
+		p.add("stream.heartbeat", "must not be negative")
 	}
 	if c.Stream.MaxEventBytes < c.Stream.MaxLineBytes {
 		p.add("stream.maxEventBytes", "must be at least stream.maxLineBytes")

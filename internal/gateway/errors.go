@@ -84,9 +84,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *apiError)
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	w.WriteHeader(e.Status)
+	setOutcome(r.Context(), e.Code)
+	if openAIShape(r.Context()) {
+		body, _ := json.Marshal(struct {
+			Error openAIError `json:"error"`
+		}{openAIError{Message: e.Message + " (request id " + requestID(r.Context()) + ")", Type: openAIErrorType(e.Status), Code: e.Code}})
+		_, _ = w.Write(append(body, '\n'))
+		return
+	}
 	body, _ := json.Marshal(struct {
 		Error format.Failure `json:"error"`
 	}{format.Failure{Code: e.Code, Message: e.Message, RequestID: requestID(r.Context())}})
 	_, _ = w.Write(append(body, '\n'))
-	setOutcome(r.Context(), e.Code)
 }

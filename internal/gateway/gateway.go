@@ -10,10 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
@@ -33,6 +36,10 @@ type Options struct {
 	Agents map[string]upstream.Invoker
 	// DefaultAgent is the name `POST /` invokes.
 	DefaultAgent string
+	// Access lists, per agent name, the principal ids that may use it;
+	// an agent without an entry is open to every authenticated caller.
+	// "*" also means everyone.
+	Access map[string][]string
 	// Sessions issues and checks runtime session ids.
 	Sessions *session.Issuer
 	// MaxBodyBytes caps a request body.
@@ -54,6 +61,12 @@ type Options struct {
 	// OriginHeader and OriginSecret, when set, refuse requests that lack
 	// the secret header: callers that skipped the edge (CloudFront).
 	OriginHeader, OriginSecret string
+	// Dialects names, per agent, how its stream is read; an agent without
+	// an entry is read as event.Auto.
+	Dialects map[string]event.Dialect
+	// Heartbeat is the silence after which a stream gets a heartbeat its
+	// clients ignore (an SSE comment, an NDJSON ping); 0 sends none.
+	Heartbeat time.Duration
 	// Network holds address rules and CORS origins.
 	Network Network
 	// Limiter applies rate limits, stream caps and token budgets; nil
@@ -128,6 +141,32 @@ func (s *Server) Abort(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
+}
+
+// agentFor returns the agent called name if p may use it. Agents p may not
+// use read as unknown, so their names do not leak.
+func (s *Server) agentFor(name string, p auth.Principal) (upstream.Invoker, bool) {
+	inv, ok := s.opts.Agents[name]
+	if !ok || !config.ValidAgentName(name) {
+		return nil, false
+	}
+	allowed, listed := s.opts.Access[name]
+	if !listed || slices.Contains(allowed, "*") || slices.Contains(allowed, p.ID) {
+		return inv, true
+	}
+	return nil, false
+}
+
+// agentsFor lists, sorted, the agent names p may use.
+func (s *Server) agentsFor(p auth.Principal) []string {
+	var names []string
+	for name := range s.opts.Agents {
+		if _, ok := s.agentFor(name, p); ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // ServeHTTP serves one request.

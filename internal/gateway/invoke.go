@@ -28,8 +28,8 @@ func (s *Server) resolveAgent(r *http.Request, from agentFrom) (string, upstream
 	if from == namedAgent {
 		name = r.PathValue("name")
 	}
-	inv, ok := s.opts.Agents[name]
-	if !ok || !config.ValidAgentName(name) {
+	inv, ok := s.agentFor(name, principal(r.Context()))
+	if !ok {
 		return "", nil, &apiError{Status: http.StatusNotFound, Code: "agent_not_found", Message: "agent not found: " + safeName(name)}
 	}
 	info(r.Context()).agent = name

@@ -24,6 +24,9 @@ type logInfo struct {
 	format    string
 	session   string
 	outcome   string
+	// events, skipped and heartbeats count the stream; tokens its usage.
+	events, skipped, heartbeats int
+	tokens                      int64
 }
 
 func requestID(ctx context.Context) string {
@@ -111,6 +114,10 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 			slog.Duration("ttfb", ttfb),
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes", rec.bytes),
+			slog.Int("events", li.events),
+			slog.Int("skipped", li.skipped),
+			slog.Int("heartbeats", li.heartbeats),
+			slog.Int64("tokens", li.tokens),
 		)
 	})
 }

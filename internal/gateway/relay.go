@@ -24,8 +24,11 @@ var (
 
 // result is what a relayed stream produced.
 type result struct {
-	outcome string
-	tokens  int64
+	outcome    string
+	tokens     int64
+	events     int // upstream events that carried data
+	skipped    int // of those, ones no decoder understood
+	heartbeats int
 }
 
 // relay invokes the agent and copies its stream to the client event by
@@ -67,18 +70,40 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	}
 	defer resp.Body.Close()
 
-	enc := format.New(req.format, w)
+	enc := format.New(req.format, w, req.options)
 	h := w.Header()
 	h.Set("Content-Type", enc.ContentType())
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set(SessionHeader, req.sessionID)
-	w.WriteHeader(http.StatusOK)
+	// A buffered format (a non-streamed chat completion) writes nothing
+	// until the end, so a failure can still be answered with a status.
+	b, ok := enc.(interface{ Buffered() bool })
+	buffered := ok && b.Buffered()
 	flush := flusher(w)
-	flush()
+	if !buffered {
+		w.WriteHeader(http.StatusOK)
+		flush()
+	}
+	out := &output{enc: enc, flush: flush}
+	if !buffered && s.opts.Heartbeat > 0 {
+		out.keepAlive(s.opts.Heartbeat)
+	}
+	defer out.close()
 
-	res, err := s.copyStream(enc, resp.Body, flush, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
+	dec := event.NewDecoder(s.opts.Dialects[name])
+	res, err := s.copyStream(out, dec, resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
+	res.heartbeats = out.close()
+	li := info(r.Context())
+	li.events, li.skipped, li.heartbeats, li.tokens = res.events, res.skipped, res.heartbeats, res.tokens
+	if err == nil && buffered {
+		err = enc.Finish(req.sessionID) // may refuse an answer too large to hold
+		if err == nil {
+			setOutcome(ctx, res.outcome)
+			return res
+		}
+	}
 	switch {
 	case err == nil:
 		_ = enc.Finish(req.sessionID)
@@ -90,6 +115,10 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 		f := streamFailure(err)
 		f.RequestID = requestID(ctx)
 		res.outcome = f.Code
+		if buffered {
+			s.writeError(w, r, &apiError{Status: failureStatus(f.Code), Code: f.Code, Message: f.Message})
+			return res
+		}
 		_ = enc.Fail(f)
 	}
 	setOutcome(ctx, res.outcome)
@@ -106,10 +135,10 @@ func withCause(ctx context.Context, err error) error {
 	return err
 }
 
-// copyStream reads upstream SSE blocks and hands each to enc, flushing
-// after every block; onBlock runs after each one. It returns what the
-// stream produced, and the error that ended it early.
-func (s *Server) copyStream(enc format.Encoder, body io.Reader, flush, onBlock func()) (result, error) {
+// copyStream reads upstream SSE blocks and hands each to the output,
+// flushing after every block; onBlock runs after each one. It returns what
+// the stream produced, and the error that ended it early.
+func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onBlock func()) (result, error) {
 	rd := sse.NewReader(body, s.opts.SSE)
 	res := result{outcome: "completed"}
 	var events []event.Event
@@ -124,7 +153,11 @@ func (s *Server) copyStream(enc format.Encoder, body io.Reader, flush, onBlock f
 		onBlock()
 		events = events[:0]
 		if blk.HasData && !blk.Incomplete {
-			events, _ = event.Decode(events, blk.Data)
+			res.events++
+			var ok bool
+			if events, ok = dec.Decode(events, blk.Data); !ok {
+				res.skipped++
+			}
 		}
 		// An agent's error report can carry upstream internals (ARNs, hosts):
 		// it never passes through, not even in original mode; the stream
@@ -137,16 +170,73 @@ func (s *Server) copyStream(enc format.Encoder, body io.Reader, flush, onBlock f
 				res.tokens += int64(e.Usage.TotalTokens)
 			}
 		}
-		if err := enc.Raw(blk.Raw); err != nil {
+		if err := out.block(blk.Raw, events); err != nil {
 			return res, err
 		}
-		for _, e := range events {
-			if err := enc.Event(e); err != nil {
-				return res, err
-			}
-		}
-		flush()
 	}
+}
+
+// output serialises what goes to the client: the stream's blocks, and
+// heartbeats from a timer when the agent is silent, so that idle timeouts
+// on the way (CloudFront, load balancers, proxies) never cut a stream.
+type output struct {
+	mu     sync.Mutex
+	enc    format.Encoder
+	flush  func()
+	every  time.Duration
+	timer  *time.Timer
+	beats  int
+	closed bool
+}
+
+// block writes one upstream block and its events, then flushes.
+func (o *output) block(raw []byte, events []event.Event) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.enc.Raw(raw); err != nil {
+		return err
+	}
+	for _, e := range events {
+		if err := o.enc.Event(e); err != nil {
+			return err
+		}
+	}
+	o.flush()
+	if o.timer != nil {
+		o.timer.Reset(o.every)
+	}
+	return nil
+}
+
+// keepAlive starts heartbeats after every silence of d.
+func (o *output) keepAlive(d time.Duration) {
+	o.every = d
+	o.timer = time.AfterFunc(d, o.beat)
+}
+
+func (o *output) beat() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	if o.enc.Heartbeat() == nil {
+		o.flush()
+		o.beats++
+	}
+	o.timer.Reset(o.every)
+}
+
+// close stops the heartbeats, for good: nothing is written after it
+// returns. It reports how many were sent.
+func (o *output) close() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	if o.timer != nil {
+		o.timer.Stop()
+	}
+	return o.beats
 }
 
 // agentError is an error the agent reported in its own stream.
@@ -166,10 +256,23 @@ func streamFailure(err error) format.Failure {
 		return format.Failure{Code: "upstream_timeout", Message: "the agent did not answer in time"}
 	case errors.Is(err, errTotalTimeout):
 		return format.Failure{Code: "stream_too_long", Message: "the answer exceeded the longest stream the gateway allows"}
+	case errors.Is(err, format.ErrResponseTooLarge):
+		return format.Failure{Code: "response_too_large", Message: "the answer is too large for a non-streamed response; ask for a stream"}
 	case errors.Is(err, errShuttingDown):
 		return format.Failure{Code: "shutting_down", Message: "the gateway is restarting; send the request again"}
 	}
 	return format.Failure{Code: "upstream_stream_broken", Message: "the agent's stream ended unexpectedly"}
+}
+
+// failureStatus is the status a failure gets when no byte has been sent.
+func failureStatus(code string) int {
+	switch code {
+	case "upstream_timeout":
+		return http.StatusGatewayTimeout
+	case "shutting_down":
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
 }
 
 // watchdog cancels a stream when its timer runs out: first the first-byte

@@ -19,12 +19,14 @@ type invocation struct {
 	prompt    string
 	sessionID string
 	format    format.Name
+	// options tune the format: what to include, the model name.
+	options format.Options
 	// payload is what the agent receives: the prompt and any extra fields.
 	payload []byte
 }
 
 // gatewayFields are read by the gateway and not forwarded to the agent.
-var gatewayFields = []string{"runtimeSessionId", "response"}
+var gatewayFields = []string{"runtimeSessionId", "response", "include"}
 
 // decodeInvocation reads a POST body or GET query into an invocation. Its
 // errors are *apiError with a message that names the bad field.
@@ -60,16 +62,25 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 		if err := stringField(fields, "response", &responseField); err != nil {
 			return nil, err
 		}
+		if raw, ok := fields["include"]; ok {
+			var include []string
+			if json.Unmarshal(raw, &include) != nil {
+				return nil, badRequest(`include: must be a list of "tool_use", "reasoning"`)
+			}
+			for _, x := range include {
+				switch x {
+				case "tool_use":
+					inv.options.IncludeTools = true
+				case "reasoning":
+					inv.options.IncludeReasoning = true
+				default:
+					return nil, badRequest(fmt.Sprintf(`include: %q is not "tool_use" or "reasoning"`, x))
+				}
+			}
+		}
 	}
-	if strings.TrimSpace(inv.prompt) == "" {
-		return nil, badRequest("prompt: required and must not be empty")
-	}
-	if !utf8.ValidString(inv.prompt) {
-		return nil, badRequest("prompt: must be valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(inv.prompt); n > s.opts.MaxPromptChars {
-		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "prompt_too_long",
-			Message: fmt.Sprintf("prompt: %d characters, the limit is %d", n, s.opts.MaxPromptChars)}
+	if err := s.checkPrompt(inv.prompt, "prompt"); err != nil {
+		return nil, err
 	}
 	if inv.sessionID == "" {
 		inv.sessionID = r.Header.Get(SessionHeader)
@@ -85,6 +96,21 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 	fields["prompt"], _ = json.Marshal(inv.prompt)
 	inv.payload, _ = json.Marshal(fields)
 	return &inv, nil
+}
+
+// checkPrompt refuses an empty, invalid or oversized prompt.
+func (s *Server) checkPrompt(prompt, field string) *apiError {
+	if strings.TrimSpace(prompt) == "" {
+		return badRequest(field + ": a non-empty prompt is required")
+	}
+	if !utf8.ValidString(prompt) {
+		return badRequest(field + ": must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(prompt); n > s.opts.MaxPromptChars {
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "prompt_too_long",
+			Message: fmt.Sprintf("%s: %d characters, the limit is %d", field, n, s.opts.MaxPromptChars)}
+	}
+	return nil
 }
 
 func checkContentType(ct string) error {
@@ -143,14 +169,8 @@ func (s *Server) pickFormat(field, accept string) (format.Name, error) {
 		}
 		return f, nil
 	}
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
-		switch mt {
-		case "text/event-stream":
-			return format.Original, nil
-		case "text/plain":
-			return format.Transformed, nil
-		}
+	if f, ok := format.FromAccept(accept); ok {
+		return f, nil
 	}
 	return s.opts.DefaultFormat, nil
 }

@@ -11,6 +11,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
 	mux.Handle("GET /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
 	mux.Handle("POST /agents/{name}/invocations", s.withAuth(s.handleInvoke(namedAgent)))
+	mux.Handle("POST /v1/chat/completions", withOpenAIErrors(s.withAuth(s.handleChatCompletions())))
+	mux.Handle("GET /v1/models", withOpenAIErrors(s.withAuth(s.handleModels())))
+	mux.Handle("GET /agents", s.withAuth(s.handleAgents()))
 	mux.Handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
 	mux.Handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
 	if s.opts.Login != nil {

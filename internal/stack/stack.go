@@ -19,6 +19,7 @@ import (
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/gateway"
 	"github.com/agentgate/agentgate/internal/limit"
@@ -48,6 +49,8 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 		return nil, err
 	}
 	agents := make(map[string]upstream.Invoker, len(cfg.Agents))
+	access := map[string][]string{}
+	dialects := map[string]event.Dialect{}
 	httpClient := upstream.NewHTTPClient()
 	for name, a := range cfg.Agents {
 		ac := upstream.AgentCoreConfig{ARN: a.ARN, Qualifier: a.Qualifier, Region: a.Region, Endpoint: a.Endpoint, HTTPClient: httpClient,
@@ -60,6 +63,10 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 			return nil, fmt.Errorf("agents.%s: %w", name, err)
 		}
 		agents[name] = inv
+		dialects[name] = event.Dialect(a.Dialect)
+		if len(a.Principals) > 0 {
+			access[name] = a.Principals
+		}
 	}
 	key := []byte(cfg.Sessions.Key)
 	if len(key) == 0 {
@@ -99,6 +106,9 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 		OriginHeader:     cfg.OriginLock.Header,
 		OriginSecret:     cfg.OriginLock.Secret,
 		Agents:           agents,
+		Access:           access,
+		Dialects:         dialects,
+		Heartbeat:        cfg.Stream.Heartbeat,
 		DefaultAgent:     cfg.DefaultAgent,
 		Sessions:         issuer,
 		MaxBodyBytes:     cfg.Limits.MaxBodyBytes,
