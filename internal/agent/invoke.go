@@ -79,20 +79,21 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		history = sess.messages()
 	}
 
+	dia, _ := newDialect(inv.Dialect, rec.session) // checked by readInvocation
 	user := model.Message{Role: model.RoleUser, Text: inv.Prompt}
 	req := model.Request{System: s.cfg.System, Messages: append(history, user)}
 	rec.status = http.StatusOK
 	// An empty reply is not kept: Bedrock refuses empty text blocks, so
 	// it would break every later call in the session.
-	if reply, ok := s.stream(ctx, startSSE(w), req, rec); ok && reply != "" {
+	if reply, ok := s.stream(ctx, startSSE(w), dia, req, rec); ok && reply != "" {
 		turn = []model.Message{user, {Role: model.RoleAssistant, Text: reply}}
 	}
 }
 
 // stream runs the provider and writes its reply as events. It reports the
 // reply's text and whether the client got all of it.
-func (s *Server) stream(ctx context.Context, out *sse, req model.Request, rec *record) (reply string, ok bool) {
-	if err := out.write(event{Event: eventBody{MessageStart: &messageStart{Role: model.RoleAssistant}}}); err != nil {
+func (s *Server) stream(ctx context.Context, out *sse, dia dialect, req model.Request, rec *record) (reply string, ok bool) {
+	if err := dia.begin(out); err != nil {
 		rec.outcome = outcomeClientGone
 		return "", false
 	}
@@ -114,7 +115,7 @@ func (s *Server) stream(ctx context.Context, out *sse, req model.Request, rec *r
 		}
 		text.WriteString(delta)
 		rec.deltas++
-		return out.writeText(delta)
+		return dia.text(out, delta)
 	}
 	began := s.now()
 	res, err := s.cfg.Provider.Stream(ctx, req, emit)
@@ -124,7 +125,7 @@ func (s *Server) stream(ctx context.Context, out *sse, req model.Request, rec *r
 	mu.Unlock()
 
 	if err != nil {
-		s.fail(ctx, out, rec, err)
+		s.fail(ctx, out, dia, rec, err)
 		return "", false
 	}
 	rec.usage = res.Usage
@@ -135,15 +136,9 @@ func (s *Server) stream(ctx context.Context, out *sse, req model.Request, rec *r
 	if stopReason == "" {
 		stopReason = "end_turn"
 	}
-	for _, ev := range []eventBody{
-		{ContentBlockStop: &contentBlockStop{}},
-		{MessageStop: &messageStop{StopReason: stopReason}},
-		{Metadata: &metadata{Usage: rec.usage, Metrics: metrics{LatencyMs: latency.Milliseconds()}}},
-	} {
-		if err := out.write(event{Event: ev}); err != nil {
-			rec.outcome = outcomeClientGone
-			return "", false
-		}
+	if err := dia.end(out, stopReason, rec.usage, latency); err != nil {
+		rec.outcome = outcomeClientGone
+		return "", false
 	}
 	if ctx.Err() != nil {
 		// The provider finished but the client had already gone: it did not
@@ -157,7 +152,7 @@ func (s *Server) stream(ctx context.Context, out *sse, req model.Request, rec *r
 
 // fail ends a started stream after a provider error, with the error event
 // the AgentCore Python SDK writes, unless the client is the one that went.
-func (s *Server) fail(ctx context.Context, out *sse, rec *record, err error) {
+func (s *Server) fail(ctx context.Context, out *sse, dia dialect, rec *record, err error) {
 	if errors.Is(err, errWrite) || ctx.Err() != nil {
 		rec.outcome = outcomeClientGone
 		return
@@ -165,7 +160,7 @@ func (s *Server) fail(ctx context.Context, out *sse, rec *record, err error) {
 	rec.outcome, rec.err = outcomeProviderError, err
 	// The stream is over either way; a failed write here only means the
 	// client left at the same moment.
-	_ = out.write(streamError{Error: errorTextProvider, ErrorType: errorTypeProvider, Message: streamErrorMessage})
+	_ = dia.fail(out)
 }
 
 // requestError is a request refused before its stream starts.
@@ -196,6 +191,8 @@ func (s *Server) readInvocation(w http.ResponseWriter, r *http.Request, sessionI
 // invocation is the body of POST /invocations.
 type invocation struct {
 	Prompt string
+	// Dialect is the shape to stream in: strands (default), text, agui.
+	Dialect string
 	// Fields holds every top-level member, prompt included, for the
 	// features that will read more of them (such as a "dialect").
 	Fields map[string]json.RawMessage
@@ -224,7 +221,14 @@ func parseInvocation(body []byte) (invocation, error) {
 	if strings.TrimSpace(prompt) == "" {
 		return invocation{}, errors.New("prompt must not be empty")
 	}
-	return invocation{Prompt: prompt, Fields: fields}, nil
+	d, err := dialectField(fields)
+	if err != nil {
+		return invocation{}, err
+	}
+	if _, err := newDialect(d, ""); err != nil {
+		return invocation{}, err
+	}
+	return invocation{Prompt: prompt, Dialect: d, Fields: fields}, nil
 }
 
 // logInvocation writes the invocation's one log line. It never holds the
