@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -150,14 +148,9 @@ func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (*chatReques
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return nil, publicError(err, "")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-				Message: fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes)}
-		}
-		return nil, badRequest("the request body could not be read")
+	body, aerr := s.readBody(w, r)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if !utf8.Valid(body) {
 		return nil, badRequest("the request body must be valid UTF-8")

@@ -92,8 +92,21 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	}
 	defer out.close()
 
+	// A client that stops reading must not pin the stream, its goroutine
+	// and its concurrency slot: the agent's events reach the client within
+	// the idle timeout or the write fails. The deadline is cleared for the
+	// connection's next request.
+	rc := http.NewResponseController(w)
+	writeBy := func() {
+		if s.opts.IdleTimeout > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(s.opts.IdleTimeout))
+		}
+	}
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+
 	dec := event.NewDecoder(s.opts.Dialects[name])
-	res, err := s.copyStream(out, dec, resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
+	res, err := s.copyStream(out, dec, resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout); writeBy() })
+	writeBy() // for the terminal event
 	res.heartbeats = out.close()
 	li := info(r.Context())
 	li.events, li.skipped, li.heartbeats, li.tokens = res.events, res.skipped, res.heartbeats, res.tokens
@@ -120,6 +133,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 			return res
 		}
 		_ = enc.Fail(f)
+		reportFailure(w, f)
 	}
 	setOutcome(ctx, res.outcome)
 	flush()

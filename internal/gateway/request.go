@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/agentgate/agentgate/internal/format"
@@ -41,14 +43,9 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 			return nil, err
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-					Message: fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes)}
-			}
-			return nil, badRequest("the request body could not be read")
+		body, aerr := s.readBody(w, r)
+		if aerr != nil {
+			return nil, aerr
 		}
 		if err := decodeObject(body, &fields); err != nil {
 			return nil, err
@@ -93,8 +90,8 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 	for _, k := range gatewayFields {
 		delete(fields, k)
 	}
-	fields["prompt"], _ = json.Marshal(inv.prompt)
-	inv.payload, _ = json.Marshal(fields)
+	fields["prompt"] = marshalPlain(inv.prompt)
+	inv.payload = marshalPlain(fields)
 	return &inv, nil
 }
 
@@ -173,4 +170,42 @@ func (s *Server) pickFormat(field, accept string) (format.Name, error) {
 		return f, nil
 	}
 	return s.opts.DefaultFormat, nil
+}
+
+// bodyTimeout bounds the reading of a request body. The server has no
+// ReadTimeout, which would cut long streams too.
+const bodyTimeout = 10 * time.Second
+
+// readBody reads a request body within MaxBodyBytes and bodyTimeout.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		// Cleared at once: net/http reads on after the body to notice a
+		// client that goes away, and a deadline there would end the
+		// stream. After a failure it stays, so that net/http does not
+		// wait for the rest of the body before it answers.
+		_ = rc.SetReadDeadline(time.Time{})
+		return body, nil
+	case errors.As(err, &tooLarge):
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes)}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, &apiError{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: "the request body did not arrive in time"}
+	}
+	return nil, badRequest("the request body could not be read")
+}
+
+// marshalPlain encodes v without json.Marshal's HTML escaping, which writes
+// each <, > and & as six bytes: a payload re-encoded with it could grow six
+// times past the body limit the client was held to.
+func marshalPlain(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a string or a map of raw JSON always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("/", s.handleNoRoute())
-	return s.withRequestID(s.withAccessLog(s.withOriginLock(s.withCORS(s.withNetwork(mux)))))
+	return s.withRequestID(s.withAccessLog(s.withOriginLock(s.withCORS(s.withNetwork(s.withCleanPath(mux))))))
 }
 
 func handleHealthz() http.Handler {
@@ -36,8 +37,8 @@ func handleHealthz() http.Handler {
 // handleNoRoute answers what no route matched: 405 on a known path, else 404.
 func (s *Server) handleNoRoute() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		known := p == "/" || (strings.HasPrefix(p, "/agents/") && strings.HasSuffix(p, "/invocations")) || p == "/healthz"
+		p := r.URL.EscapedPath()
+		known := p == "/" || isInvocationsPath(p) || p == "/healthz"
 		if known {
 			allow := "GET, POST"
 			if p != "/" {
@@ -52,5 +53,27 @@ func (s *Server) handleNoRoute() http.Handler {
 			return
 		}
 		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
+	})
+}
+
+// isInvocationsPath reports whether p, escaped, has the shape of an
+// agent's invoke route: /agents/NAME/invocations.
+func isInvocationsPath(p string) bool {
+	name, ok := strings.CutPrefix(p, "/agents/")
+	name, ok2 := strings.CutSuffix(name, "/invocations")
+	return ok && ok2 && name != "" && !strings.Contains(name, "/")
+}
+
+// withCleanPath answers a path with dot segments or doubled slashes with
+// the gateway's own 404: ServeMux would redirect it to the cleaned path,
+// outside writeError, and a client following a 307 re-sends its prompt
+// to another route.
+func (s *Server) withCleanPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); strings.HasPrefix(p, "/") && path.Clean(p) != p && p != "/" {
+			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

@@ -168,13 +168,14 @@ func TestTimeoutsEndTheStreamAndCancelUpstream(t *testing.T) {
 	cfg.Auth.None = true
 	cfg.Agent.Builtin.Delay = 0
 	cfg.Retry.MaxAttempts = 1
-	cfg.Timeouts.FirstByte = 300 * time.Millisecond
-	cfg.Timeouts.Idle = 150 * time.Millisecond
-	cfg.Timeouts.Total = 2 * time.Second
+	cfg.Timeouts.FirstByte = time.Second
+	cfg.Timeouts.Idle = 300 * time.Millisecond
+	cfg.Timeouts.Total = 1500 * time.Millisecond
 	l := startWithConfig(t, cfg, LocalOptions{OnInvocation: func(r agentcorelocal.InvocationReport) { reports <- r }})
 
 	t.Run("no answer before the first-byte timeout is 504", func(t *testing.T) {
 		l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DelayFirst: 5 * time.Second})
+		defer l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{})
 		resp, b := do(t, "POST", l.URL+"/", `{"prompt":"hi"}`)
 		if resp.StatusCode != 504 || errorCode(t, b) != "upstream_timeout" {
 			t.Fatalf("status %d %s", resp.StatusCode, b)
@@ -185,7 +186,7 @@ func TestTimeoutsEndTheStreamAndCancelUpstream(t *testing.T) {
 	})
 	for _, mode := range []string{"original", "transformed"} {
 		t.Run("an agent silent past the idle timeout ends a "+mode+" stream with one terminal error", func(t *testing.T) {
-			l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DelayEach: 250 * time.Millisecond})
+			l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DelayEach: 600 * time.Millisecond})
 			resp, b := do(t, "POST", l.URL+"/", `{"prompt":"hi","response":"`+mode+`"}`)
 			if resp.StatusCode != 200 || strings.Count(string(b), "upstream_timeout") != 1 {
 				t.Fatalf("status %d body %q", resp.StatusCode, b)
@@ -196,7 +197,7 @@ func TestTimeoutsEndTheStreamAndCancelUpstream(t *testing.T) {
 		})
 	}
 	t.Run("a stream past the total timeout ends with stream_too_long", func(t *testing.T) {
-		l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DelayEach: 140 * time.Millisecond})
+		l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DelayEach: 100 * time.Millisecond})
 		resp, b := do(t, "POST", l.URL+"/", `{"prompt":"tell me a long story please","response":"transformed"}`)
 		if resp.StatusCode != 200 || strings.Count(string(b), "stream_too_long") != 1 {
 			t.Fatalf("status %d body %q", resp.StatusCode, b)
