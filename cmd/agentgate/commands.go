@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/lambda"
 	"github.com/agentgate/agentgate/internal/stack"
 )
 
@@ -16,10 +17,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	api := getenv("AWS_LAMBDA_RUNTIME_API")
+	if api != "" {
+		lambda.Configure(&cfg)
+	}
 	log := stack.NewLogger(cfg.Log, stderr)
 	gw, err := stack.NewGateway(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+	if api != "" {
+		log.Info("gateway serving function URL invocations", "runtimeAPI", api)
+		srv := &lambda.Server{API: api, Handler: gw, Abort: gw.Abort, Logger: log}
+		return srv.Serve(ctx)
 	}
 	return stack.ListenAndServe(ctx, cfg.Listen, gw, stack.Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log, "gateway")
 }

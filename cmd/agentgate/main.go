@@ -44,6 +44,10 @@ Run 'agentgate <command> -h' for a command's flags.
 
 // run is the whole program; main only supplies the process's environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 && getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		// Lambda starts the bootstrap binary without arguments.
+		args = []string{"serve"}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")

@@ -38,7 +38,7 @@ func TestUpstreamErrorsEveryKindEveryMode(t *testing.T) {
 		{"RetryableConflictException", 503, "upstream_unavailable", true},
 		{"ServiceUnavailableException", 503, "upstream_unavailable", true},
 	}
-	for _, mode := range []string{"original", "transformed"} {
+	for _, mode := range []string{"original", "transformed", "ndjson", "openai"} {
 		for _, tt := range before {
 			t.Run(tt.fault+" before the stream answers "+tt.code+" in "+mode+" mode", func(t *testing.T) {
 				if err := l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{Error: tt.fault}); err != nil {
@@ -65,7 +65,7 @@ func TestUpstreamErrorsEveryKindEveryMode(t *testing.T) {
 		{"an error event after two events", agentcorelocal.Fault{DropAfter: 2, MidStreamError: "InternalServerException"}, "agent_error"},
 		{"an oversized event", agentcorelocal.Fault{OversizedAfter: 2}, "upstream_event_too_large"},
 	}
-	for _, mode := range []string{"original", "transformed"} {
+	for _, mode := range []string{"original", "transformed", "ndjson", "openai"} {
 		for _, tt := range during {
 			t.Run(tt.name+" ends a "+mode+" stream with one "+tt.code, func(t *testing.T) {
 				if err := l.Emulator.SetFault(l.ARN, tt.fault); err != nil {
