@@ -23,7 +23,6 @@ type Network struct {
 	CORSOrigins []string
 }
 
-
 func contains(prefixes []netip.Prefix, a netip.Addr) bool {
 	return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
 }
