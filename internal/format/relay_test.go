@@ -39,6 +39,11 @@ type run struct {
 // the end of the stream to Finish. With beat, it also sends a heartbeat
 // before the first block and after every block.
 func relay(enc format.Encoder, body io.Reader, beat bool) run {
+	return relayWith(event.NewDecoder(event.Auto), enc, body, beat)
+}
+
+// relayWith is relay reading the stream with dec.
+func relayWith(dec *event.Decoder, enc format.Encoder, body io.Reader, beat bool) run {
 	var r run
 	call := func(err error) bool {
 		if err != nil && r.err == nil {
@@ -64,7 +69,7 @@ func relay(enc format.Encoder, body io.Reader, beat bool) run {
 		}
 		events = events[:0]
 		if blk.HasData && !blk.Incomplete {
-			events, _ = event.Decode(events, blk.Data)
+			events, _ = dec.Decode(events, blk.Data)
 		}
 		for _, e := range events {
 			if e.Kind == event.KindError {
