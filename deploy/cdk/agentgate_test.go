@@ -1,0 +1,513 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"go.yaml.in/yaml/v3"
+)
+
+// These tests synthesize the app offline, as `cdk synth` does, and read the
+// CloudFormation templates.
+
+const exampleARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/demo_agent-AbCdEf1234"
+
+// template is a synthesized CloudFormation template.
+type template map[string]any
+
+// deployment is the templates of one synthesis.
+type deployment struct {
+	main, edge template
+}
+
+// synth loads the example settings, lets change adjust them, and
+// synthesizes the deployment in account 123456789012, eu-west-1 unless
+// change says otherwise.
+func synth(t *testing.T, change func(*Settings)) deployment {
+	t.Helper()
+	d, err := synthesize(change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func synthesize(change func(*Settings)) (deployment, error) {
+	s, err := LoadSettings(defaultSettingsFile)
+	if err != nil {
+		return deployment{}, err
+	}
+	s.Account, s.Region = "123456789012", "eu-west-1"
+	if change != nil {
+		change(s)
+	}
+	app := awscdk.NewApp(nil)
+	d, err := NewAgentgate(app, s)
+	if err != nil {
+		return deployment{}, err
+	}
+	out := deployment{main: toJSON(d.Main)}
+	if d.Edge != nil {
+		out.edge = toJSON(d.Edge)
+	}
+	return out, nil
+}
+
+func toJSON(stack awscdk.Stack) template {
+	return *assertions.Template_FromStack(stack, nil).ToJSON()
+}
+
+var example = sync.OnceValues(func() (deployment, error) { return synthesize(nil) })
+
+// exampleDeployment is the example settings' synthesis, shared by the tests
+// that only read it.
+func exampleDeployment(t *testing.T) deployment {
+	t.Helper()
+	d, err := example()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// gatewayYAML replaces the settings' gateway section.
+func gatewayYAML(t *testing.T, s *Settings, text string) {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		t.Fatal(err)
+	}
+	s.Gateway = *doc.Content[0]
+}
+
+// resources returns the properties of every resource of type typ, by
+// logical id.
+func (tpl template) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if r["Type"] == typ {
+			props, _ := r["Properties"].(map[string]any)
+			out[id] = props
+		}
+	}
+	return out
+}
+
+// only returns the properties of the one resource of type typ.
+func (tpl template) only(t *testing.T, typ string) (string, map[string]any) {
+	t.Helper()
+	rs := tpl.resources(typ)
+	if len(rs) != 1 {
+		t.Fatalf("%d resources of type %s, want 1", len(rs), typ)
+	}
+	for id, props := range rs {
+		return id, props
+	}
+	panic("unreachable")
+}
+
+// get walks a path of map keys and slice indexes.
+func get(t *testing.T, v any, path ...any) any {
+	t.Helper()
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("at %q: %T is not an object", k, v)
+			}
+			v = m[k]
+		case int:
+			s, ok := v.([]any)
+			if !ok || k >= len(s) {
+				t.Fatalf("at [%d]: %v is not a long enough list", k, v)
+			}
+			v = s[k]
+		}
+	}
+	return v
+}
+
+func compact(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestTheFunctionURLStreamsAndTakesOnlySignedRequests(t *testing.T) {
+	d := exampleDeployment(t)
+	_, url := d.main.only(t, "AWS::Lambda::Url")
+	if url["AuthType"] != "AWS_IAM" || url["InvokeMode"] != "RESPONSE_STREAM" {
+		t.Errorf("function URL auth %v, invoke mode %v; want AWS_IAM, RESPONSE_STREAM", url["AuthType"], url["InvokeMode"])
+	}
+	fns := d.main.resources("AWS::Lambda::Function")
+	var gw map[string]any
+	for id, fn := range fns {
+		if strings.HasPrefix(id, "Gateway") {
+			gw = fn
+		}
+	}
+	if gw == nil {
+		t.Fatalf("no gateway function among %v", slices.Collect(mapKeys(fns)))
+	}
+	for key, want := range map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "Timeout": 900.0, "MemorySize": 512.0, "ReservedConcurrentExecutions": nil} {
+		if gw[key] != want {
+			t.Errorf("gateway %s = %v, want %v", key, gw[key], want)
+		}
+	}
+	if got := compact(gw["Architectures"]); got != `["arm64"]` {
+		t.Errorf("architectures %s, want arm64", got)
+	}
+	env := get(t, gw, "Environment", "Variables").(map[string]any)
+	if env["AGENTGATE_CONFIG"] != "/var/task/agentgate.yaml" || env["AGENTGATE_ORIGIN_HEADER"] != "X-Origin-Verify" {
+		t.Errorf("environment %s", compact(env))
+	}
+	for _, name := range []string{"AGENTGATE_ORIGIN_SECRET", "AGENTGATE_SESSION_KEY"} {
+		if got := compact(env[name]); !strings.Contains(got, "{{resolve:secretsmanager:") {
+			t.Errorf("%s = %s, want a Secrets Manager dynamic reference", name, got)
+		}
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func TestCloudFrontReachesTheFunctionThroughOriginAccessControl(t *testing.T) {
+	d := exampleDeployment(t)
+	oacID, oac := d.main.only(t, "AWS::CloudFront::OriginAccessControl")
+	cfg := oac["OriginAccessControlConfig"].(map[string]any)
+	if cfg["OriginAccessControlOriginType"] != "lambda" || cfg["SigningBehavior"] != "always" || cfg["SigningProtocol"] != "sigv4" {
+		t.Errorf("origin access control %s", compact(cfg))
+	}
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	origin := get(t, dist, "DistributionConfig", "Origins", 0)
+	if got := compact(get(t, origin, "OriginAccessControlId")); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","Id"]}`, oacID) {
+		t.Errorf("origin access control id %s, want the OAC's", got)
+	}
+	var invokeURL bool
+	for _, p := range d.main.resources("AWS::Lambda::Permission") {
+		if p["Principal"] == "cloudfront.amazonaws.com" && p["Action"] == "lambda:InvokeFunctionUrl" {
+			invokeURL = strings.Contains(compact(p["SourceArn"]), ":distribution/")
+		}
+	}
+	if !invokeURL {
+		t.Error("no permission for this distribution to invoke the function URL")
+	}
+}
+
+func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) {
+	d := exampleDeployment(t)
+	_, policy := d.main.only(t, "AWS::CloudFront::OriginRequestPolicy")
+	headers := get(t, policy, "OriginRequestPolicyConfig", "HeadersConfig")
+	if get(t, headers, "HeaderBehavior") != "whitelist" {
+		t.Fatalf("header behavior %v, want a list", get(t, headers, "HeaderBehavior"))
+	}
+	var names []string
+	for _, h := range get(t, headers, "Headers").([]any) {
+		names = append(names, strings.ToLower(h.(string)))
+	}
+	for _, never := range []string{"host", "accept-encoding", "authorization"} {
+		if slices.Contains(names, never) {
+			t.Errorf("%s is forwarded: %v", never, names)
+		}
+	}
+	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address"} {
+		if !slices.Contains(names, need) {
+			t.Errorf("%s is not forwarded: %v", need, names)
+		}
+	}
+	if got := get(t, policy, "OriginRequestPolicyConfig", "CookiesConfig", "CookieBehavior"); got != "all" {
+		t.Errorf("cookies %v, want all (the login cookie)", got)
+	}
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	behavior := get(t, dist, "DistributionConfig", "DefaultCacheBehavior")
+	const cachingDisabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+	for key, want := range map[string]any{"CachePolicyId": cachingDisabled, "ViewerProtocolPolicy": "redirect-to-https", "Compress": false} {
+		if got := get(t, behavior, key); got != want {
+			t.Errorf("behavior %s = %v, want %v", key, got, want)
+		}
+	}
+	if got := len(get(t, behavior, "AllowedMethods").([]any)); got != 7 {
+		t.Errorf("%d allowed methods, want all 7", got)
+	}
+	if get(t, behavior, "ResponseHeadersPolicyId") == nil {
+		t.Error("no response headers policy")
+	}
+	_, sec := d.main.only(t, "AWS::CloudFront::ResponseHeadersPolicy")
+	shc := compact(get(t, sec, "ResponseHeadersPolicyConfig", "SecurityHeadersConfig"))
+	for _, want := range []string{"StrictTransportSecurity", "ContentTypeOptions", `"FrameOption":"DENY"`, "ReferrerPolicy"} {
+		if !strings.Contains(shc, want) {
+			t.Errorf("security headers lack %s: %s", want, shc)
+		}
+	}
+}
+
+func TestTheOriginWaitsSixtySecondsAndCarriesTheOriginLock(t *testing.T) {
+	d := exampleDeployment(t)
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	origin := get(t, dist, "DistributionConfig", "Origins", 0)
+	if got := get(t, origin, "CustomOriginConfig", "OriginReadTimeout"); got != 60.0 {
+		t.Errorf("origin read timeout %v, want 60", got)
+	}
+	if got := get(t, origin, "CustomOriginConfig", "OriginProtocolPolicy"); got != "https-only" {
+		t.Errorf("origin protocol %v, want https-only", got)
+	}
+	hdr := get(t, origin, "OriginCustomHeaders", 0)
+	if get(t, hdr, "HeaderName") != "X-Origin-Verify" || !strings.Contains(compact(get(t, hdr, "HeaderValue")), "{{resolve:secretsmanager:") {
+		t.Errorf("origin lock header %s", compact(hdr))
+	}
+}
+
+func TestTheEdgeSignerSeesTheBodyOnOriginRequest(t *testing.T) {
+	d := exampleDeployment(t)
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	assocs := get(t, dist, "DistributionConfig", "DefaultCacheBehavior", "LambdaFunctionAssociations").([]any)
+	if len(assocs) != 1 {
+		t.Fatalf("%d edge function associations, want 1", len(assocs))
+	}
+	a := assocs[0]
+	if get(t, a, "EventType") != "origin-request" || get(t, a, "IncludeBody") != true {
+		t.Errorf("association %s, want origin-request with the body", compact(a))
+	}
+	// The function itself lives in the us-east-1 stack.
+	if d.edge == nil {
+		t.Fatal("no us-east-1 stack for a eu-west-1 deployment")
+	}
+	var signer map[string]any
+	for _, fn := range d.edge.resources("AWS::Lambda::Function") {
+		if strings.HasPrefix(fmt.Sprint(fn["Description"]), "agentgate:") {
+			signer = fn
+		}
+	}
+	if signer == nil || signer["Handler"] != "index.handler" || !strings.HasPrefix(signer["Runtime"].(string), "nodejs") {
+		t.Errorf("edge function %s", compact(signer))
+	}
+	d.edge.only(t, "AWS::Lambda::Version")
+}
+
+func TestTheWebACLRateLimitsChecksBodiesAndUsesTheManagedRules(t *testing.T) {
+	d := exampleDeployment(t)
+	aclID, acl := d.edge.only(t, "AWS::WAFv2::WebACL")
+	if acl["Scope"] != "CLOUDFRONT" {
+		t.Errorf("scope %v, want CLOUDFRONT", acl["Scope"])
+	}
+	rules := map[string]any{}
+	for _, r := range acl["Rules"].([]any) {
+		rules[get(t, r, "Name").(string)] = r
+	}
+	rate := get(t, rules["RatePerIp"], "Statement", "RateBasedStatement")
+	if get(t, rate, "AggregateKeyType") != "IP" || get(t, rate, "Limit") != 300.0 {
+		t.Errorf("rate rule %s", compact(rate))
+	}
+	if got := get(t, rules["RatePerIp"], "Action", "Block", "CustomResponse", "ResponseCode"); got != 429.0 {
+		t.Errorf("rate rule answers %v, want 429", got)
+	}
+	// 1 MiB is past the 16 KB WAF inspects: the declared length is checked.
+	body := get(t, rules["BodySize"], "Statement", "RegexMatchStatement")
+	if get(t, body, "FieldToMatch", "SingleHeader", "Name") != "content-length" || get(t, body, "RegexString") != numberAbove(1048576) {
+		t.Errorf("body size rule %s", compact(body))
+	}
+	if got := get(t, rules["BodySize"], "Action", "Block", "CustomResponse", "ResponseCode"); got != 413.0 {
+		t.Errorf("body size rule answers %v, want 413", got)
+	}
+	common := get(t, rules["AWSManagedRulesCommonRuleSet"], "Statement", "ManagedRuleGroupStatement")
+	if get(t, common, "VendorName") != "AWS" || get(t, common, "RuleActionOverrides", 0, "Name") != "SizeRestrictions_BODY" {
+		t.Errorf("common rule set %s", compact(common))
+	}
+	if get(t, rules["AWSManagedRulesKnownBadInputsRuleSet"], "Statement", "ManagedRuleGroupStatement", "Name") != "AWSManagedRulesKnownBadInputsRuleSet" {
+		t.Error("no KnownBadInputs rule group")
+	}
+	// The distribution names the WebACL through a cross-region reference.
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	if get(t, dist, "DistributionConfig", "WebACLId") == nil {
+		t.Fatal("the distribution has no WebACL")
+	}
+	_, writer := d.edge.only(t, "Custom::CrossRegionExportWriter")
+	if want := fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, aclID); !strings.Contains(compact(writer), want) {
+		t.Errorf("the us-east-1 stack does not export the WebACL's ARN: %s", compact(writer))
+	}
+}
+
+func TestASmallBodyCapIsCheckedOnTheBodyItself(t *testing.T) {
+	d := synth(t, func(s *Settings) {
+		gatewayYAML(t, s, "defaultAgent: demo\nagents: {demo: {arn: "+exampleARN+"}}\nauth: {none: true}\nlimits: {maxBodyBytes: 8192}")
+	})
+	_, acl := d.edge.only(t, "AWS::WAFv2::WebACL")
+	var or any
+	for _, r := range acl["Rules"].([]any) {
+		if get(t, r, "Name") == "BodySize" {
+			or = get(t, r, "Statement", "OrStatement", "Statements")
+		}
+	}
+	size := get(t, or, 0, "SizeConstraintStatement")
+	if get(t, size, "Size") != 8192.0 || get(t, size, "ComparisonOperator") != "GT" || get(t, size, "FieldToMatch", "Body", "OversizeHandling") != "MATCH" {
+		t.Errorf("body size constraint %s", compact(size))
+	}
+	if get(t, or, 1, "RegexMatchStatement", "RegexString") != numberAbove(8192) {
+		t.Errorf("declared length check %s", compact(get(t, or, 1)))
+	}
+}
+
+// policyStatements returns the statements of the inline policies attached to
+// the role with logical id role.
+func (tpl template) policyStatements(t *testing.T, role string) []any {
+	t.Helper()
+	var out []any
+	for _, p := range tpl.resources("AWS::IAM::Policy") {
+		if strings.Contains(compact(p["Roles"]), fmt.Sprintf(`{"Ref":"%s"}`, role)) {
+			out = append(out, get(t, p, "PolicyDocument", "Statement").([]any)...)
+		}
+	}
+	return out
+}
+
+func strs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			if str, ok := e.(string); ok {
+				out = append(out, str)
+			} else {
+				out = append(out, compact(e))
+			}
+		}
+		return out
+	}
+	return []string{compact(v)}
+}
+
+func TestTheGatewayMayOnlyInvokeAndStopItsRuntimes(t *testing.T) {
+	d := exampleDeployment(t)
+	var role string
+	for id := range d.main.resources("AWS::IAM::Role") {
+		if strings.HasPrefix(id, "GatewayRole") {
+			role = id
+		}
+	}
+	props := d.main.resources("AWS::IAM::Role")[role]
+	if props["ManagedPolicyArns"] != nil || props["Policies"] != nil {
+		t.Errorf("gateway role carries more policies: %s", compact(props))
+	}
+	var agentcore []string
+	for _, st := range d.main.policyStatements(t, role) {
+		actions, resources := strs(get(t, st, "Action")), strs(get(t, st, "Resource"))
+		for _, r := range resources {
+			if r == "*" || r == `"*"` {
+				t.Errorf("statement %s allows every resource", compact(st))
+			}
+		}
+		if strings.HasPrefix(actions[0], "logs:") {
+			if len(resources) != 1 || !strings.Contains(resources[0], "GatewayLogs") {
+				t.Errorf("logging reaches beyond the gateway's log group: %s", compact(st))
+			}
+			continue
+		}
+		agentcore = append(agentcore, actions...)
+		want := []string{exampleARN, exampleARN + "/runtime-endpoint/*"}
+		if !slices.Equal(resources, want) {
+			t.Errorf("agentcore resources %v, want %v", resources, want)
+		}
+	}
+	slices.Sort(agentcore)
+	want := []string{"bedrock-agentcore:InvokeAgentRuntime", "bedrock-agentcore:InvokeAgentRuntimeForUser", "bedrock-agentcore:StopRuntimeSession"}
+	if !slices.Equal(agentcore, want) {
+		t.Errorf("agentcore actions %v, want exactly %v", agentcore, want)
+	}
+}
+
+func TestOutputsAreTheURLAndNeverAnARN(t *testing.T) {
+	d := exampleDeployment(t)
+	outs, _ := d.main["Outputs"].(map[string]any)
+	if len(outs) != 1 || outs["GatewayUrl"] == nil {
+		t.Fatalf("outputs %s, want GatewayUrl only", compact(outs))
+	}
+	if got := compact(get(t, outs, "GatewayUrl", "Value")); !strings.Contains(got, `"https://"`) || !strings.Contains(got, "DomainName") {
+		t.Errorf("GatewayUrl = %s, want https:// and the distribution's domain", got)
+	}
+	for name, tpl := range map[string]template{"main": d.main, "edge": d.edge} {
+		if got := compact(tpl["Outputs"]); strings.Contains(strings.ToLower(got), "arn") {
+			t.Errorf("%s stack outputs name an ARN: %s", name, got)
+		}
+	}
+}
+
+func TestTheAgentRuntimeComesWithAnImageAndServesAsTheDefaultAgent(t *testing.T) {
+	d := exampleDeployment(t)
+	if n := len(d.main.resources("AWS::BedrockAgentCore::Runtime")); n != 0 {
+		t.Errorf("%d runtimes without an image, want 0", n)
+	}
+	d.main.only(t, "AWS::ECR::Repository")
+
+	const image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/agentgate-agent:v1"
+	d = synth(t, func(s *Settings) {
+		s.AgentRuntime.ImageURI = image
+		gatewayYAML(t, s, "defaultAgent: demo\nauth: {none: true}")
+	})
+	runtimeID, rt := d.main.only(t, "AWS::BedrockAgentCore::Runtime")
+	if got := get(t, rt, "AgentRuntimeArtifact", "ContainerConfiguration", "ContainerUri"); got != image {
+		t.Errorf("container %v, want %s", got, image)
+	}
+	if get(t, rt, "NetworkConfiguration", "NetworkMode") != "PUBLIC" || rt["RoleArn"] == nil {
+		t.Errorf("runtime %s", compact(rt))
+	}
+	runtimeARN := fmt.Sprintf(`{"Fn::GetAtt":["%s","AgentRuntimeArn"]}`, runtimeID)
+	for id, fn := range d.main.resources("AWS::Lambda::Function") {
+		if strings.HasPrefix(id, "Gateway") {
+			if got := compact(get(t, fn, "Environment", "Variables", "AGENTGATE_UPSTREAM_ARN")); got != runtimeARN {
+				t.Errorf("AGENTGATE_UPSTREAM_ARN = %s, want the runtime's ARN", got)
+			}
+		}
+	}
+	var scoped bool
+	for _, p := range d.main.resources("AWS::IAM::Policy") {
+		doc := compact(p)
+		if strings.Contains(doc, "bedrock-agentcore:InvokeAgentRuntime") {
+			scoped = strings.Contains(doc, runtimeARN)
+		}
+	}
+	if !scoped {
+		t.Error("the gateway may not invoke the runtime it was deployed with")
+	}
+}
+
+func TestInUSEast1EverythingIsOneStack(t *testing.T) {
+	d := synth(t, func(s *Settings) { s.Region = "us-east-1" })
+	if d.edge != nil {
+		t.Fatal("a us-east-1 deployment made a second stack")
+	}
+	aclID, _ := d.main.only(t, "AWS::WAFv2::WebACL")
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	if got := compact(get(t, dist, "DistributionConfig", "WebACLId")); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, aclID) {
+		t.Errorf("WebACLId %s, want the WebACL's ARN", got)
+	}
+	if outs := compact(d.main["Outputs"]); strings.Contains(strings.ToLower(outs), "arn") {
+		t.Errorf("outputs name an ARN: %s", outs)
+	}
+}
+
+func TestWithoutAnyAgentOnlyTheAgentSideDeploys(t *testing.T) {
+	d := synth(t, func(s *Settings) { gatewayYAML(t, s, "auth: {none: true}") })
+	if d.edge != nil || len(d.main.resources("AWS::Lambda::Url")) != 0 || len(d.main.resources("AWS::CloudFront::Distribution")) != 0 {
+		t.Error("a gateway without an agent was deployed")
+	}
+	d.main.only(t, "AWS::ECR::Repository")
+	if outs := d.main["Outputs"]; outs != nil {
+		t.Errorf("outputs %s, want none", compact(outs))
+	}
+}

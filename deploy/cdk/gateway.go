@@ -1,0 +1,196 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// gatewayFunction is the gateway as a Lambda function behind a function URL.
+type gatewayFunction struct {
+	url awslambda.FunctionUrl
+	// originSecret is the value CloudFront must send in the origin lock
+	// header: the settings' literal, or a dynamic reference to a secret
+	// generated at deploy time.
+	originSecret *string
+}
+
+// configPath is where the function finds the bundled gateway configuration
+// (the code's folder, LAMBDA_TASK_ROOT).
+const configPath = "/var/task/agentgate.yaml"
+
+// placeholderDir holds a stand-in bootstrap for synthesizing without a build.
+const placeholderDir = "placeholder"
+
+// newGatewayFunction builds the gateway function: provided.al2023 on arm64,
+// 15 minutes (Lambda's cap per invocation), a function URL with AWS_IAM auth
+// (only CloudFront's OAC can call it) in RESPONSE_STREAM mode, and a role
+// that may only invoke and stop sessions of the configured runtimes and
+// write its own logs.
+func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runtimeARN *string, outdir string) (*gatewayFunction, error) {
+	code, err := stageCode(stack, s, plan, outdir)
+	if err != nil {
+		return nil, err
+	}
+	logs := awslogs.NewLogGroup(stack, jsii.String("GatewayLogs"), &awslogs.LogGroupProps{
+		Retention:     retentionDays[s.Lambda.LogRetentionDays],
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+
+	role := awsiam.NewRole(stack, jsii.String("GatewayRole"), &awsiam.RoleProps{
+		Description: jsii.String("agentgate gateway function: invoke the configured AgentCore runtimes"),
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("OwnLogs"),
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: &[]*string{logs.LogGroupArn()},
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("InvokeAgentRuntimes"),
+		Actions:   jsii.Strings(agentCoreActions...),
+		Resources: runtimeResources(plan.runtimeARNs, runtimeARN),
+	}))
+
+	env := map[string]*string{
+		"AGENTGATE_CONFIG":        jsii.String(configPath),
+		"AGENTGATE_ORIGIN_HEADER": jsii.String(s.Edge.OriginHeader),
+	}
+	gw := &gatewayFunction{originSecret: secretOrGenerated(stack, "OriginSecret", s.Edge.OriginSecret,
+		"agentgate origin lock: the header CloudFront adds and the gateway requires")}
+	env["AGENTGATE_ORIGIN_SECRET"] = gw.originSecret
+	if !plan.sessionKeySet {
+		// Every instance must verify the session ids the others issued.
+		env["AGENTGATE_SESSION_KEY"] = secretOrGenerated(stack, "SessionKey", "",
+			"agentgate sessions.key: signs runtime session ids across function instances")
+	}
+	if runtimeARN != nil {
+		env["AGENTGATE_UPSTREAM_ARN"] = runtimeARN
+	}
+
+	props := &awslambda.FunctionProps{
+		Description:  jsii.String("agentgate gateway: function URL, response streaming"),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         code,
+		Timeout:      awscdk.Duration_Minutes(jsii.Number(15)),
+		MemorySize:   jsii.Number(s.Lambda.MemorySize),
+		Role:         role,
+		LogGroup:     logs,
+		Environment:  &env,
+	}
+	if n := s.Lambda.ReservedConcurrency; n > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(n)
+	}
+	fn := awslambda.NewFunction(stack, jsii.String("Gateway"), props)
+	gw.url = fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{
+		AuthType:   awslambda.FunctionUrlAuthType_AWS_IAM,
+		InvokeMode: awslambda.InvokeMode_RESPONSE_STREAM,
+	})
+	return gw, nil
+}
+
+// retentionDays are the log retentions CloudWatch offers, by days.
+var retentionDays = map[int]awslogs.RetentionDays{
+	1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
+	7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,
+	60: awslogs.RetentionDays_TWO_MONTHS, 90: awslogs.RetentionDays_THREE_MONTHS, 120: awslogs.RetentionDays_FOUR_MONTHS,
+	150: awslogs.RetentionDays_FIVE_MONTHS, 180: awslogs.RetentionDays_SIX_MONTHS, 365: awslogs.RetentionDays_ONE_YEAR,
+	400: awslogs.RetentionDays_THIRTEEN_MONTHS, 545: awslogs.RetentionDays_EIGHTEEN_MONTHS, 731: awslogs.RetentionDays_TWO_YEARS,
+}
+
+// agentCoreActions are all the gateway does upstream: invoke (as itself and
+// on behalf of the caller's principal, the runtime user id) and end a session.
+var agentCoreActions = []string{
+	"bedrock-agentcore:InvokeAgentRuntime",
+	"bedrock-agentcore:InvokeAgentRuntimeForUser",
+	"bedrock-agentcore:StopRuntimeSession",
+}
+
+// runtimeResources lists each runtime and its endpoints: an invocation with a
+// qualifier is authorized against runtime/ID/runtime-endpoint/NAME too.
+func runtimeResources(static []string, created *string) *[]*string {
+	var out []*string
+	for _, arn := range static {
+		out = append(out, jsii.String(arn), jsii.String(arn+"/runtime-endpoint/*"))
+	}
+	if created != nil {
+		out = append(out, created, awscdk.Fn_Join(jsii.String(""), &[]*string{created, jsii.String("/runtime-endpoint/*")}))
+	}
+	return &out
+}
+
+// secretOrGenerated returns value when set; otherwise a secret generated in
+// Secrets Manager at deploy time, as a dynamic reference: CloudFormation
+// resolves it into the resource, so it never appears in the template, the
+// settings or git.
+func secretOrGenerated(stack awscdk.Stack, id, value, description string) *string {
+	if value != "" {
+		return jsii.String(value)
+	}
+	secret := awssecretsmanager.NewSecret(stack, jsii.String(id), &awssecretsmanager.SecretProps{
+		Description: jsii.String(description),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(48),
+			ExcludePunctuation: jsii.Bool(true),
+		},
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	return secret.SecretValue().UnsafeUnwrap()
+}
+
+// stageCode assembles the function's code folder in the cloud assembly:
+// bootstrap from settings lambda.code (or the placeholder, with a warning,
+// when nothing was built) and the gateway configuration beside it.
+func stageCode(stack awscdk.Stack, s *Settings, plan gatewayPlan, outdir string) (awslambda.Code, error) {
+	src := filepath.Join(s.path(s.Lambda.Code), "bootstrap")
+	if _, err := os.Stat(src); err != nil {
+		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("agentgate:placeholder"), jsii.String(fmt.Sprintf(
+			"no %s: the function gets a placeholder that fails every invocation; run scripts/build-lambda.sh before deploying", src)))
+		abs, err := filepath.Abs(filepath.Join(placeholderDir, "bootstrap"))
+		if err != nil {
+			return nil, err
+		}
+		src = abs
+	}
+	dir := filepath.Join(outdir, "agentgate-lambda")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := copyFile(src, filepath.Join(dir, "bootstrap"), 0o755); err != nil {
+		return nil, fmt.Errorf("lambda.code: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(configPath)), plan.file, 0o644); err != nil {
+		return nil, err
+	}
+	return awslambda.Code_FromAsset(jsii.String(dir), nil), nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

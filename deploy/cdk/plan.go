@@ -1,0 +1,123 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/agentgate/agentgate/internal/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// gatewayPlan is what the gateway function will run with, worked out before
+// any construct exists so that a bad setting fails the synth with the
+// gateway's own message rather than the function's first cold start.
+type gatewayPlan struct {
+	// file is agentgate.yaml as bundled with the function.
+	file []byte
+	// runtimeARNs are the upstream runtimes the settings name; the runtime
+	// this app creates is added by the stack.
+	runtimeARNs []string
+	// maxBodyBytes is the gateway's request body cap (WAF mirrors it).
+	maxBodyBytes int64
+	// sessionKeySet says the file carries sessions.key; otherwise the
+	// stack generates one, as every Lambda instance must verify the others'
+	// session ids.
+	sessionKeySet bool
+}
+
+// Placeholders stand in, for validation only, for values the stack fills in
+// at deploy time.
+const (
+	placeholderSecret = "placeholder-secret-generated-at-deploy-time-0000"
+	placeholderARN    = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/placeholder-0000000000"
+)
+
+// planGateway reads the gateway section as the gateway will, with the
+// environment the stack gives the function. It returns ok false when the
+// settings name no agent at all: then only the agent side deploys, so that an
+// image can be pushed to its repository first.
+func planGateway(s *Settings) (plan gatewayPlan, ok bool, err error) {
+	if s.Gateway.Kind != 0 {
+		if plan.file, err = yaml.Marshal(&s.Gateway); err != nil {
+			return plan, false, fmt.Errorf("settings gateway: %w", err)
+		}
+	}
+	withRuntime := s.AgentRuntime.ImageURI != ""
+	env := map[string]string{
+		"AGENTGATE_ORIGIN_HEADER": s.Edge.OriginHeader,
+		"AGENTGATE_ORIGIN_SECRET": cmp.Or(s.Edge.OriginSecret, placeholderSecret),
+	}
+	if withRuntime {
+		env["AGENTGATE_UPSTREAM_ARN"] = placeholderARN
+	}
+	written, err := loadConfig(plan.file, nil)
+	if err != nil {
+		return plan, false, err
+	}
+	if err := ownedByStack(written, withRuntime); err != nil {
+		return plan, false, err
+	}
+	if len(written.Agents) == 0 && !withRuntime {
+		return plan, false, nil
+	}
+	plan.sessionKeySet = written.Sessions.Key != ""
+	if !plan.sessionKeySet {
+		env["AGENTGATE_SESSION_KEY"] = placeholderSecret
+	}
+	cfg, err := loadConfig(plan.file, env)
+	if err != nil {
+		return plan, false, err
+	}
+	if err := cfg.ValidateGateway(); err != nil {
+		return plan, false, fmt.Errorf("settings gateway: %w", err)
+	}
+	for _, a := range written.Agents {
+		if !slices.Contains(plan.runtimeARNs, a.ARN) {
+			plan.runtimeARNs = append(plan.runtimeARNs, a.ARN)
+		}
+	}
+	slices.Sort(plan.runtimeARNs)
+	plan.maxBodyBytes = cfg.Limits.MaxBodyBytes
+	return plan, true, nil
+}
+
+// ownedByStack refuses gateway settings that the stack provides itself.
+func ownedByStack(c config.Config, withRuntime bool) error {
+	if c.OriginLock.Header != "" || c.OriginLock.Secret != "" {
+		return fmt.Errorf("settings gateway.originLock: set edge.originHeader and edge.originSecret instead; the stack gives the same values to CloudFront and the gateway")
+	}
+	if c.AWS.AccessKeyID != "" || c.AWS.SecretAccessKey != "" || c.AWS.SessionToken != "" {
+		return fmt.Errorf("settings gateway.aws: the function runs with its own role; static credentials do not belong in the bundle")
+	}
+	if withRuntime {
+		if a, ok := c.Agents[c.DefaultAgent]; ok && a.ARN != "" {
+			return fmt.Errorf("settings gateway.agents.%s.arn: the runtime built from agentRuntime.imageUri serves as the default agent %q; drop one of the two", c.DefaultAgent, c.DefaultAgent)
+		}
+	}
+	return nil
+}
+
+// loadConfig loads file through the gateway's own loader, with getenv
+// answering from env only.
+func loadConfig(file []byte, env map[string]string) (config.Config, error) {
+	f, err := os.CreateTemp("", "agentgate-settings-*.yaml")
+	if err != nil {
+		return config.Config{}, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(file)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return config.Config{}, err
+	}
+	cfg, err := config.Load(f.Name(), func(k string) string { return env[k] })
+	if err != nil {
+		return cfg, fmt.Errorf("settings gateway: %s", strings.ReplaceAll(err.Error(), f.Name(), "gateway"))
+	}
+	return cfg, nil
+}
