@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -54,6 +56,9 @@ type chain struct {
 	gwClient *http.Client
 	direct   directPath
 	servers  []*http.Server
+	// built is how long stack.NewGateway took, the first call in this
+	// process: most of what `agentgate serve` does in main.
+	built time.Duration
 }
 
 // startChain starts the three servers. conns sizes the connection pools
@@ -75,7 +80,9 @@ func startChain(ctx context.Context, clk clock, conns int) (*chain, error) {
 		return nil, err
 	}
 	cfg := gatewayConfig(c.keys, c.emulatorURL)
+	start := time.Now()
 	gw, err := stack.NewGateway(ctx, cfg, stack.NewLogger(cfg.Log, io.Discard))
+	c.built = time.Since(start)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -178,6 +185,25 @@ func gatewayEnv(emulatorURL string, k keys, listen string) []string {
 		"AWS_CONFIG_FILE=/nonexistent",
 		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
 		"AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
+// isolateAWSEnv gives this process the AWS environment gatewayEnv gives
+// the child: no profile, no instance metadata, no CA bundle. The AWS SDK
+// reads its environment in every LoadDefaultConfig, so the in-process
+// gateway and the direct client are configured as the child is, whatever
+// the shell says (AWS_CA_BUNDLE alone costs ~4 ms per agent at start-up:
+// every agent's config parses the bundle again).
+func isolateAWSEnv() {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			_ = os.Unsetenv(k)
+		}
+	}
+	for _, kv := range gatewayEnv("", keys{}, "") {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") && v != "" {
+			_ = os.Setenv(k, v)
+		}
 	}
 }
 

@@ -73,16 +73,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&o.quick, "quick", false, "a smoke run of about 30 s: fewer levels, shorter windows")
+	fs.BoolVar(&o.quick, "quick", false, "a smoke run of about 40 s: fewer levels, shorter windows")
 	phases := fs.String("phases", "startup,latency,throughput,memory", "`phases` to run")
 	modes := fs.String("modes", "original,transformed,openai", "gateway `modes` to measure")
 	streams := fs.String("streams", "1,100,1000", "concurrent `streams` of the latency phases")
-	fs.Float64Var(&o.latency.rate, "rate", 400, "streams started per `second` in the latency phases, at every concurrency")
+	fs.Float64Var(&o.latency.rate, "rate", 400, "streams started per second (`n`) in the latency phases, at every concurrency")
 	fs.DurationVar(&o.latency.pace, "pace", 20*time.Millisecond, "pause between two events in the latency phases")
 	fs.IntVar(&o.latency.size, "size", 64, "event size in `bytes` in the latency phases")
 	fs.DurationVar(&o.latency.window, "window", 3*time.Second, "measurement window of each path at each concurrency, split over the rounds")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds of the latency phase")
-	sweep := fs.String("rate-sweep", "100,1600", "other stream start `rates` to measure 100 streams at (direct and original)")
+	sweep := fs.String("rate-sweep", "", "other stream start `rates` to measure 100 streams at (direct and original)")
 	fs.IntVar(&o.latency.minEvents, "min-events", 4, "fewest events after the first in a latency stream")
 	fs.IntVar(&o.latency.minTTFB, "min-samples", 200, "first bytes a latency window waits for, extended if need be")
 	tpSizes := fs.String("tp-sizes", "64,1024", "event `sizes` of the throughput phase")
@@ -90,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.throughput.batch, "tp-batch", 8, "events the agent writes at a time in the throughput phase")
 	fs.DurationVar(&o.throughput.warmup, "tp-warmup", 500*time.Millisecond, "warm-up of each throughput run")
 	fs.DurationVar(&o.throughput.window, "tp-window", 3*time.Second, "measurement window of each throughput run")
-	fs.StringVar(&o.gateway, "gateway", "child", "where the throughput phase runs the gateway: `child` (the built binary, CPU read from /proc) or inproc")
+	fs.StringVar(&o.gateway, "gateway", "child", "where the throughput and invocation runs put the gateway: `child` (the built binary, CPU read from /proc) or inproc")
 	memStreams := fs.String("mem-streams", "1000,10000", "idle `streams` of the memory phase")
 	memModes := fs.String("mem-modes", "original,transformed,openai", "gateway `modes` of the memory phase")
 	fs.IntVar(&o.memPerHost, "mem-per-host", 2000, "idle streams per emulator port (the SDK caps connections per host at 2,048)")
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.quick {
 		// A smoke run: every phase, fewer levels, short windows; flags
 		// given explicitly still win.
-		quick := map[string]string{"streams": "1,100", "window": "1s", "rounds": "1", "rate-sweep": "", "tp-window": "1s", "tp-warmup": "250ms",
+		quick := map[string]string{"streams": "1,100", "window": "1s", "rounds": "1", "tp-window": "1s", "tp-warmup": "250ms",
 			"mem-streams": "1000", "mem-modes": "original", "startup-runs": "3"}
 		for name, v := range quick {
 			if _, given := o.set[name]; !given {
@@ -189,6 +189,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	isolateAWSEnv()
 	if o.role != "" {
 		return runRole(o.role, stdin, stdout)
 	}

@@ -313,7 +313,7 @@ func markdown(r *results) string {
 				}
 				fmt.Fprintf(&b, "%s %s %.1f ms (%d allocs)", sep, t.Package, t.Ms, t.Allocs)
 			}
-			b.WriteString(".\n")
+			fmt.Fprintf(&b, ". After them, main's stack.NewGateway took %.1f ms in this process (its first call).\n", st.NewGateway)
 		}
 	}
 

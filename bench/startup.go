@@ -33,6 +33,9 @@ type startupResult struct {
 	Note       string `json:"note,omitempty"`
 	// Inits breaks the start down, from runs with GODEBUG=inittrace=1.
 	Inits *initBreakdown `json:"inits,omitempty"`
+	// NewGateway is how long the harness's own first stack.NewGateway
+	// took, in ms: most of what main does before it listens.
+	NewGateway float64 `json:"newGatewayMs"`
 }
 
 // initBreakdown is where a start's time goes before main: package
@@ -57,7 +60,7 @@ type initCost struct {
 
 // runStartup starts bin serve runs times against the emulator of c.
 func runStartup(ctx context.Context, bin string, c *chain, runs int, lambda bool) (startupResult, error) {
-	r := startupResult{Runs: runs}
+	r := startupResult{Runs: runs, NewGateway: ms(int64(c.built))}
 	var listening, healthy, first []int64
 	for range runs {
 		l, h, f, err := startOnce(ctx, bin, c)
