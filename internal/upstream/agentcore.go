@@ -56,6 +56,9 @@ func NewHTTPClient() *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.DisableCompression = true
 		t.MaxIdleConnsPerHost = 256
+		// No cap on connections per host: over HTTP/1.1 each open stream
+		// holds one, and every agent of a region shares the same host.
+		t.MaxConnsPerHost = 0
 		t.IdleConnTimeout = 90 * time.Second
 		t.ResponseHeaderTimeout = 0
 	})
