@@ -81,7 +81,13 @@ func startChain(ctx context.Context, clk clock, conns int) (*chain, error) {
 	}
 	cfg := gatewayConfig(c.keys, c.emulatorURL)
 	start := time.Now()
-	gw, err := stack.NewGateway(ctx, cfg, stack.NewLogger(cfg.Log, io.Discard))
+	// As deployed: with the default telemetry (Prometheus metrics).
+	tel, err := stack.NewTelemetry(ctx, cfg, stack.TelemetryOptions{})
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	gw, err := stack.NewGateway(ctx, cfg, stack.NewLogger(cfg.Log, io.Discard), tel)
 	c.built = time.Since(start)
 	if err != nil {
 		c.close()

@@ -130,7 +130,12 @@ func runMemory(ctx context.Context, levels []int, modes []string, perHost int, p
 		return nil, err
 	}
 	cfg := gatewayConfig(k, strings.Split(emuURLs, " ")...)
-	gw, err := stack.NewGateway(ctx, cfg, stack.NewLogger(cfg.Log, io.Discard))
+	// As deployed: with the default telemetry (Prometheus metrics).
+	tel, err := stack.NewTelemetry(ctx, cfg, stack.TelemetryOptions{})
+	if err != nil {
+		return nil, err
+	}
+	gw, err := stack.NewGateway(ctx, cfg, stack.NewLogger(cfg.Log, io.Discard), tel)
 	if err != nil {
 		return nil, err
 	}

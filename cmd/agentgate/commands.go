@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
+	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/lambda"
 	"github.com/agentgate/agentgate/internal/stack"
 )
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg, err := loadConfig(fs, args, getenv)
@@ -18,11 +22,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	api := getenv("AWS_LAMBDA_RUNTIME_API")
+	topts := stack.TelemetryOptions{Version: version()}
+	logTo := stderr
 	if api != "" {
+		// CloudWatch Logs Insights queries the access log, and CloudWatch
+		// reads the metric lines beside it: both JSON, on stdout.
 		lambda.Configure(&cfg)
+		logTo, topts.EMF = stdout, stdout
 	}
-	log := stack.NewLogger(cfg.Log, stderr)
-	gw, err := stack.NewGateway(ctx, cfg, log)
+	log := stack.NewLogger(cfg.Log, logTo)
+	tel, err := stack.NewTelemetry(ctx, cfg, topts)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(tel)
+	gw, err := stack.NewGateway(ctx, cfg, log, tel)
 	if err != nil {
 		return err
 	}
@@ -31,7 +45,39 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		srv := &lambda.Server{API: api, Handler: gw, Abort: gw.Abort, Logger: log}
 		return srv.Serve(ctx)
 	}
-	return stack.ListenAndServe(ctx, cfg.Listen, gw, stack.Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log, "gateway")
+	return serveWithMetrics(ctx, cfg, log, tel.Scrape, func() error {
+		return stack.ListenAndServe(ctx, cfg.Listen, gw, stack.Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log, "gateway")
+	})
+}
+
+// flushTraces sends the spans not yet exported before the process ends.
+func flushTraces(tel stack.Telemetry) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tel.Shutdown(ctx)
+}
+
+// serveWithMetrics runs serve, and beside it the metrics on an address of
+// their own when metrics.listen asks for one. Either failing stops both.
+func serveWithMetrics(ctx context.Context, cfg config.Config, log *slog.Logger, scrape http.Handler, serve func() error) error {
+	if cfg.Metrics.Listen == "" || scrape == nil {
+		return serve()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics := make(chan error, 1)
+	go func() {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", scrape)
+		metrics <- stack.ListenAndServe(ctx, cfg.Metrics.Listen, mux, stack.Drain{}, log, "metrics")
+		cancel()
+	}()
+	err := serve()
+	cancel()
+	if merr := <-metrics; err == nil && merr != nil && !errors.Is(merr, http.ErrServerClosed) {
+		err = merr
+	}
+	return err
 }
 
 func runAgent(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -50,7 +96,13 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	return stack.ListenAndServe(ctx, cfg.Agent.Listen, srv, stack.Drain{}, log, "agent")
+	var scrape http.Handler
+	if m := srv.Metrics(); m != nil {
+		scrape = m.Handler()
+	}
+	return serveWithMetrics(ctx, cfg, log, scrape, func() error {
+		return stack.ListenAndServe(ctx, cfg.Agent.Listen, srv, stack.Drain{}, log, "agent")
+	})
 }
 
 func runEmulator(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

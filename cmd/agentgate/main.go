@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "up":
 		return runUp(ctx, rest, getenv, stdout, stderr)
 	case "serve":
-		return runServe(ctx, rest, getenv, stderr)
+		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "agent":
 		return runAgent(ctx, rest, getenv, stderr)
 	case "agentcore-local":

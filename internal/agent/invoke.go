@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/model"
+	"github.com/agentgate/agentgate/internal/telemetry"
 )
 
 // Outcomes, as logged.
@@ -38,6 +39,7 @@ const (
 // record collects what the one log line of an invocation says.
 type record struct {
 	start   time.Time
+	first   time.Time // of the first text delta
 	session string
 	status  int
 	outcome string
@@ -65,6 +67,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	// Busy from here: a call waiting for its session is work in progress
 	// too, and the platform must not reclaim the session under it.
 	defer s.busy()()
+	if s.cfg.Metrics != nil {
+		defer s.cfg.Metrics.Started()()
+	}
 
 	var history, turn []model.Message
 	if rec.session != "" {
@@ -114,6 +119,9 @@ func (s *Server) stream(ctx context.Context, out *sse, dia dialect, req model.Re
 			return err
 		}
 		text.WriteString(delta)
+		if rec.deltas == 0 {
+			rec.first = s.now()
+		}
 		rec.deltas++
 		return dia.text(out, delta)
 	}
@@ -234,6 +242,16 @@ func parseInvocation(body []byte) (invocation, error) {
 // logInvocation writes the invocation's one log line. It never holds the
 // prompt or the reply.
 func (s *Server) logInvocation(ctx context.Context, rec *record) {
+	duration := s.now().Sub(rec.start)
+	var firstDelta time.Duration
+	if !rec.first.IsZero() {
+		firstDelta = rec.first.Sub(rec.start)
+	}
+	if m := s.cfg.Metrics; m != nil {
+		m.Invocation(telemetry.Invocation{Provider: s.cfg.Provider.Name(), Status: rec.status, Outcome: rec.outcome,
+			FirstDelta: firstDelta, Duration: duration, Deltas: rec.deltas,
+			InputTokens: rec.usage.InputTokens, OutputTokens: rec.usage.OutputTokens})
+	}
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("session", truncateID(rec.session)),
@@ -244,7 +262,8 @@ func (s *Server) logInvocation(ctx context.Context, rec *record) {
 		slog.Int("input_tokens", rec.usage.InputTokens),
 		slog.Int("output_tokens", rec.usage.OutputTokens),
 		slog.Int("total_tokens", rec.usage.TotalTokens),
-		slog.Duration("duration", s.now().Sub(rec.start)),
+		slog.Duration("first_delta", firstDelta),
+		slog.Duration("duration", duration),
 	}
 	if rec.err != nil {
 		// The client saw a generic error; the cause is only here.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/model"
+	"github.com/agentgate/agentgate/internal/telemetry"
 )
 
 // SessionHeader carries the AgentCore runtime session id on requests and is
@@ -51,6 +52,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives one line per invocation. Nil discards.
 	Logger *slog.Logger
+	// Metrics, when set, counts every invocation.
+	Metrics *telemetry.Agent
+	// MetricsHandler, when set, is served at GET /metrics.
+	MetricsHandler http.Handler
 	// Now is the clock for expiry, ping times and latency. Nil: time.Now.
 	Now func() time.Time
 }
@@ -128,6 +133,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Metrics returns the server's collectors, nil when it has none.
+func (s *Server) Metrics() *telemetry.Agent { return s.cfg.Metrics }
+
 // ServeHTTP routes the contract's two endpoints. Every other path or method
 // gets a JSON error, like every other failure before a stream starts.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +147,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.ping(w)
+	case "/metrics":
+		if s.cfg.MetricsHandler == nil {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		s.cfg.MetricsHandler.ServeHTTP(w, r)
 	case "/invocations":
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")

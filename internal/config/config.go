@@ -48,6 +48,10 @@ type Config struct {
 	Stream Stream `yaml:"stream"`
 	// Log configures the server log.
 	Log Log `yaml:"log"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `yaml:"metrics"`
+	// Tracing configures OpenTelemetry traces.
+	Tracing Tracing `yaml:"tracing"`
 	// Agent configures `agentgate agent`, the AgentCore-contract agent server.
 	Agent AgentServer `yaml:"agent"`
 	// Emulator configures `agentgate agentcore-local`.
@@ -247,8 +251,35 @@ type Stream struct {
 type Log struct {
 	// Level is debug, info, warn or error.
 	Level string `yaml:"level" env:"AGENTGATE_LOG_LEVEL"`
-	// Format is json or text.
+	// Format is json, text, or auto: text when the log goes to a
+	// terminal, JSON otherwise.
 	Format string `yaml:"format" env:"AGENTGATE_LOG_FORMAT"`
+}
+
+// Metrics configures the Prometheus scrape endpoint of the gateway and of
+// the agent server.
+type Metrics struct {
+	// Enabled serves GET /metrics.
+	Enabled bool `yaml:"enabled" env:"AGENTGATE_METRICS"`
+	// Listen, when set, serves /metrics on this address of its own instead
+	// of the server's public one: where scrapers reach it and clients do not.
+	Listen string `yaml:"listen" env:"AGENTGATE_METRICS_LISTEN"`
+}
+
+// Tracing configures OpenTelemetry tracing: a span per request, exported
+// over OTLP/HTTP, whose context travels upstream as the W3C traceparent.
+type Tracing struct {
+	// Enabled turns tracing on; it is off by default.
+	Enabled bool `yaml:"enabled" env:"AGENTGATE_TRACING"`
+	// Endpoint is the OTLP/HTTP collector base URL (e.g.
+	// http://127.0.0.1:4318); empty uses the OTEL_EXPORTER_OTLP_* variables
+	// or the exporter's default.
+	Endpoint string `yaml:"endpoint" env:"AGENTGATE_OTLP_ENDPOINT"`
+	// SampleRatio is the share of new traces recorded, 0 to 1; a request
+	// whose caller sent a sampled traceparent is always recorded.
+	SampleRatio float64 `yaml:"sampleRatio" env:"AGENTGATE_TRACE_SAMPLE_RATIO"`
+	// ServiceName names this process in traces.
+	ServiceName string `yaml:"serviceName" env:"AGENTGATE_SERVICE_NAME"`
 }
 
 // AgentServer configures the agent server.
@@ -320,7 +351,9 @@ func Default() Config {
 			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}},
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
 		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
-		Log:      Log{Level: "info", Format: "text"},
+		Log:      Log{Level: "info", Format: "auto"},
+		Metrics:  Metrics{Enabled: true},
+		Tracing:  Tracing{SampleRatio: 1, ServiceName: "agentgate"},
 		Agent: AgentServer{
 			Listen:      "0.0.0.0:8080",
 			Model:       "builtin",

@@ -89,6 +89,12 @@ func setValue(fv reflect.Value, val string) error {
 			return fmt.Errorf("not an integer")
 		}
 		fv.SetInt(n)
+	case fv.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		fv.SetFloat(f)
 	case fv.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(val)
 		if err != nil {

@@ -158,6 +158,7 @@ func (c *Config) ValidateGateway() error {
 		}
 	}
 	checkLog(&p, c.Log)
+	checkTelemetry(&p, c.Metrics, c.Tracing)
 	return p.err()
 }
 
@@ -292,6 +293,7 @@ func (c *Config) ValidateAgent() error {
 		p.add("agent.maxTokens", "must not be negative")
 	}
 	checkLog(&p, c.Log)
+	checkTelemetry(&p, c.Metrics, c.Tracing)
 	return p.err()
 }
 
@@ -340,7 +342,23 @@ func checkLog(p *problems, l Log) {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
 		p.add("log.level", "%q is not one of debug, info, warn, error", l.Level)
 	}
-	if l.Format != "json" && l.Format != "text" {
-		p.add("log.format", "%q is not json or text", l.Format)
+	if !slices.Contains([]string{"auto", "json", "text"}, l.Format) {
+		p.add("log.format", "%q is not auto, json or text", l.Format)
+	}
+}
+
+// checkTelemetry checks the metrics and tracing sections.
+func checkTelemetry(p *problems, m Metrics, t Tracing) {
+	if m.Listen != "" {
+		checkListen(p, "metrics.listen", m.Listen)
+	}
+	if t.Endpoint != "" {
+		checkURL(p, "tracing.endpoint", t.Endpoint)
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		p.add("tracing.sampleRatio", "must be between 0 and 1")
+	}
+	if t.Enabled && t.ServiceName == "" {
+		p.add("tracing.serviceName", "must not be empty")
 	}
 }

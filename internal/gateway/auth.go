@@ -59,7 +59,7 @@ func (s *Server) authError(w http.ResponseWriter, err error) *apiError {
 }
 
 // withOriginLock refuses requests that lack the edge's secret header, so
-// callers cannot skip CloudFront and its WAF. Liveness stays open.
+// callers cannot skip CloudFront and its WAF. Health probes stay open.
 func (s *Server) withOriginLock(next http.Handler) http.Handler {
 	if s.opts.OriginSecret == "" {
 		return next
@@ -67,7 +67,7 @@ func (s *Server) withOriginLock(next http.Handler) http.Handler {
 	secret := []byte(s.opts.OriginSecret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get(s.opts.OriginHeader))
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare(got, secret) != 1 {
+		if !isProbe(r.URL.Path) && subtle.ConstantTimeCompare(got, secret) != 1 {
 			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "requests must come through the gateway's public endpoint"})
 			return
 		}

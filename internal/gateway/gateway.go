@@ -21,7 +21,11 @@ import (
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
+	"github.com/agentgate/agentgate/internal/telemetry"
 	"github.com/agentgate/agentgate/internal/upstream"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // SessionHeader carries the runtime session id to and from clients.
@@ -80,13 +84,22 @@ type Options struct {
 	FirstByteTimeout, IdleTimeout, TotalTimeout time.Duration
 	// Logger receives the access log and upstream failures in full.
 	Logger *slog.Logger
+	// Metrics receives every request's figures; nil records none.
+	Metrics telemetry.Recorder
+	// MetricsHandler, when set, is served at GET /metrics.
+	MetricsHandler http.Handler
+	// Tracer starts a server span per request; nil traces nothing, and the
+	// caller's traceparent still travels upstream unchanged.
+	Tracer trace.Tracer
 }
 
 // Server is the gateway's http.Handler.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	handler http.Handler
+	opts      Options
+	log       *slog.Logger
+	tracer    trace.Tracer
+	handler   http.Handler
+	readiness readiness
 
 	// stop ends every running stream with a terminal error (Abort).
 	stop  context.Context
@@ -123,7 +136,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.Discard{}
+	}
+	s := &Server{opts: opts, log: opts.Logger, tracer: opts.Tracer}
+	if s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
+	}
 	s.stop, s.abort = context.WithCancelCause(context.Background())
 	s.handler = s.routes()
 	return s, nil

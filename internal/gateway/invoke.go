@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/upstream"
@@ -118,6 +119,7 @@ func (s *Server) admit(r *http.Request, agent string, p auth.Principal) (func(),
 			e.Code, e.Message = "rate_limited", "too many requests; retry later"
 		}
 		setOutcome(r.Context(), "limited:"+refusal.Limit)
+		s.opts.Metrics.LimitRefused(refusal.Limit)
 		return nil, e
 	}
 	s.log.Error("limit store failed", "id", requestID(r.Context()), "error", err.Error(), "failOpen", s.opts.LimitFailOpen)
@@ -159,8 +161,9 @@ func (s *Server) handleStopSession(from agentFrom) http.Handler {
 				s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "session_not_found", Message: "no running session with that id"})
 				return
 			}
-			s.logUpstream(r.Context(), name, "stop session failed", err)
-			s.writeError(w, r, publicError(err, name))
+			e := publicError(err, name)
+			s.upstreamFailed(r.Context(), name, "stop session failed", e.Code, err)
+			s.writeError(w, r, e)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -172,6 +175,22 @@ func (s *Server) handleStopSession(from agentFrom) http.Handler {
 func flusher(w http.ResponseWriter) func() {
 	rc := http.NewResponseController(w)
 	return func() { _ = rc.Flush() }
+}
+
+// upstreamFailed logs a failed upstream call or stream in full and, unless
+// the gateway itself ended it (a shutdown, its total timeout, an answer
+// too large to buffer), counts it: by the upstream's error kind, or by the
+// public code when the upstream gave none (a timeout, a broken stream).
+func (s *Server) upstreamFailed(ctx context.Context, agent, msg, code string, err error) {
+	s.logUpstream(ctx, agent, msg, err)
+	if errors.Is(err, errShuttingDown) || errors.Is(err, errTotalTimeout) || errors.Is(err, format.ErrResponseTooLarge) {
+		return
+	}
+	kind := upstream.KindOf(err)
+	if kind != upstream.KindUnknown {
+		code = kind.String()
+	}
+	s.opts.Metrics.UpstreamError(agent, code)
 }
 
 func (s *Server) logUpstream(ctx context.Context, agent, msg string, err error) {

@@ -79,7 +79,7 @@ func (s *Server) withNetwork(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := n.clientAddr(r)
 		info(r.Context()).clientIP = a.String()
-		if r.URL.Path != "/healthz" && (contains(n.Deny, a) || (len(n.Allow) > 0 && !contains(n.Allow, a))) {
+		if !isProbe(r.URL.Path) && (contains(n.Deny, a) || (len(n.Allow) > 0 && !contains(n.Allow, a))) {
 			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "ip_forbidden", Message: "requests from this address are not allowed"})
 			return
 		}

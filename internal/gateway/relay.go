@@ -12,6 +12,8 @@ import (
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/sse"
 	"github.com/agentgate/agentgate/internal/upstream"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // The causes that end a stream on the gateway's side.
@@ -24,11 +26,12 @@ var (
 
 // result is what a relayed stream produced.
 type result struct {
-	outcome    string
-	tokens     int64
-	events     int // upstream events that carried data
-	skipped    int // of those, ones no decoder understood
-	heartbeats int
+	outcome             string
+	tokensIn, tokensOut int64
+	tokens              int64 // total, as the agent reported it
+	events              int   // upstream events that carried data
+	skipped             int   // of those, ones no decoder understood
+	heartbeats          int
 }
 
 // relay invokes the agent and copies its stream to the client event by
@@ -37,6 +40,8 @@ type result struct {
 func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, principal string) result {
 	s.wg.Add(1)
 	defer s.wg.Done()
+	s.opts.Metrics.StreamOpened(name)
+	defer s.opts.Metrics.StreamClosed(name)
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	defer context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })()
@@ -48,11 +53,15 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	wd := newWatchdog(cancel, s.opts.FirstByteTimeout, errFirstByteTimeout)
 	defer wd.stop()
 
+	// The request's span (or, with tracing off, the caller's own trace
+	// context) continues upstream, so the trace joins AgentCore's.
+	tc := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, tc)
 	ureq := upstream.Request{
 		Payload:     req.payload,
 		SessionID:   req.sessionID,
-		TraceParent: r.Header.Get("Traceparent"),
-		TraceState:  r.Header.Get("Tracestate"),
+		TraceParent: tc["traceparent"],
+		TraceState:  tc["tracestate"],
 	}
 	if s.opts.SendUserID {
 		ureq.UserID = principal
@@ -64,8 +73,9 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 			return result{outcome: "client_gone"}
 		}
 		err = withCause(ctx, err)
-		s.logUpstream(ctx, name, "invoke failed", err)
-		s.writeError(w, r, publicError(err, name))
+		e := publicError(err, name)
+		s.upstreamFailed(ctx, name, "invoke failed", e.Code, err)
+		s.writeError(w, r, e)
 		return result{outcome: "error"}
 	}
 	defer resp.Body.Close()
@@ -109,7 +119,8 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	writeBy() // for the terminal event
 	res.heartbeats = out.close()
 	li := info(r.Context())
-	li.events, li.skipped, li.heartbeats, li.tokens = res.events, res.skipped, res.heartbeats, res.tokens
+	li.events, li.skipped, li.heartbeats = res.events, res.skipped, res.heartbeats
+	li.tokensIn, li.tokensOut = res.tokensIn, res.tokensOut
 	if err == nil && buffered {
 		err = enc.Finish(req.sessionID) // may refuse an answer too large to hold
 		if err == nil {
@@ -124,8 +135,8 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 		res.outcome = "client_gone"
 	default:
 		err = withCause(ctx, err)
-		s.logUpstream(ctx, name, "stream failed", err)
 		f := streamFailure(err)
+		s.upstreamFailed(ctx, name, "stream failed", f.Code, err)
 		f.RequestID = requestID(ctx)
 		res.outcome = f.Code
 		if buffered {
@@ -182,6 +193,8 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onB
 			}
 			if e.Kind == event.KindMetadata && e.Usage != nil {
 				res.tokens += int64(e.Usage.TotalTokens)
+				res.tokensIn += int64(e.Usage.InputTokens)
+				res.tokensOut += int64(e.Usage.OutputTokens)
 			}
 		}
 		if err := out.block(blk.Raw, events); err != nil {

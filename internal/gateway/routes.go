@@ -9,42 +9,39 @@ import (
 // routes lists every route the gateway serves.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
-	mux.Handle("GET /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
-	mux.Handle("POST /agents/{name}/invocations", s.withAuth(s.handleInvoke(namedAgent)))
-	mux.Handle("POST /v1/chat/completions", withOpenAIErrors(s.withAuth(s.handleChatCompletions())))
-	mux.Handle("GET /v1/models", withOpenAIErrors(s.withAuth(s.handleModels())))
-	mux.Handle("GET /agents", s.withAuth(s.handleAgents()))
-	mux.Handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
-	mux.Handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
+	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, route(pattern, h)) }
+	handle("POST /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
+	handle("GET /{$}", s.withAuth(s.handleInvoke(defaultAgent)))
+	handle("POST /agents/{name}/invocations", s.withAuth(s.handleInvoke(namedAgent)))
+	handle("POST /v1/chat/completions", withOpenAIErrors(s.withAuth(s.handleChatCompletions())))
+	handle("GET /v1/models", withOpenAIErrors(s.withAuth(s.handleModels())))
+	handle("GET /agents", s.withAuth(s.handleAgents()))
+	handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
+	handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
 	if s.opts.Login != nil {
-		mux.Handle("POST /auth/login", s.handleLogin())
-		mux.Handle("POST /auth/logout", s.handleLogout())
+		handle("POST /auth/login", s.handleLogin())
+		handle("POST /auth/logout", s.handleLogout())
 	}
-	mux.Handle("GET /healthz", handleHealthz())
+	handle("GET /healthz", handleHealthz())
+	handle("GET /readyz", s.handleReadyz())
+	if s.opts.MetricsHandler != nil {
+		handle("GET /metrics", s.opts.MetricsHandler)
+	}
 	mux.Handle("/", s.handleNoRoute())
-	return s.withRequestID(s.withAccessLog(s.withOriginLock(s.withCORS(s.withNetwork(s.withCleanPath(mux))))))
-}
-
-func handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	return s.withRequestID(s.withObserve(s.withOriginLock(s.withCORS(s.withNetwork(s.withCleanPath(mux))))))
 }
 
 // handleNoRoute answers what no route matched: 405 on a known path, else 404.
 func (s *Server) handleNoRoute() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
-		known := p == "/" || isInvocationsPath(p) || p == "/healthz"
-		if known {
+		getOnly := p == "/healthz" || p == "/readyz" || (p == "/metrics" && s.opts.MetricsHandler != nil)
+		if p == "/" || isInvocationsPath(p) || getOnly {
 			allow := "GET, POST"
 			if p != "/" {
 				allow = "POST"
 			}
-			if p == "/healthz" {
+			if getOnly {
 				allow = "GET"
 			}
 			w.Header().Set("Allow", allow)

@@ -89,7 +89,7 @@ func startLambdaStoppable(t *testing.T, opts stack.LocalOptions) (*runtimeAPI, *
 	}
 	lcfg := l.Config
 	Configure(&lcfg)
-	gw, err := stack.NewGateway(ctx, lcfg, log)
+	gw, err := stack.NewGateway(ctx, lcfg, log, stack.Telemetry{})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func gatewayWith(t *testing.T, l *Local, edit func(*config.Config)) string {
 		cfg.Agents[k] = v
 	}
 	edit(&cfg)
-	gw, err := NewGateway(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	gw, err := NewGateway(context.Background(), cfg, slog.New(slog.DiscardHandler), Telemetry{})
 	if err != nil {
 		t.Fatal(err)
 	}

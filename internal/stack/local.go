@@ -15,6 +15,8 @@ import (
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/model"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DemoAgent is the public name of the agent the local stack serves.
@@ -36,6 +38,9 @@ type LocalOptions struct {
 	OnInvocation func(agentcorelocal.InvocationReport)
 	// Logger receives every server's log.
 	Logger *slog.Logger
+	// Tracer, when set, starts the gateway's spans in place of the one
+	// cfg.Tracing describes (tests record spans with it).
+	Tracer trace.Tracer
 }
 
 // Local is agent, emulator and gateway running together on loopback.
@@ -114,6 +119,7 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	cfg.AWS = config.AWS{AccessKeyID: keyID, SecretAccessKey: secret}
 	cfg.Agents = map[string]config.Agent{DemoAgent: {ARN: demoARN, Region: "us-east-1", Endpoint: l.EmulatorURL}}
 	cfg.DefaultAgent = DemoAgent
+	cfg.Metrics.Listen = "" // each server's metrics on its own address
 	l.Config = cfg
 
 	agentSrv, err := NewAgentServer(cfg, provider, log.With("server", "agent"))
@@ -131,11 +137,25 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 		return nil, err
 	}
 	l.Emulator = emu
-	gw, err := NewGateway(ctx, cfg, log.With("server", "gateway"))
+	tel, err := NewTelemetry(ctx, cfg, TelemetryOptions{})
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
+	if opts.Tracer != nil {
+		tel.Tracer = opts.Tracer
+	}
+	gw, err := NewGateway(ctx, cfg, log.With("server", "gateway"), tel)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	l.wg.Go(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	})
 	// The inner servers outlast the gateway's grace, so that streams still
 	// running then end with the gateway's terminal error, not a cut.
 	inner := Drain{Grace: cfg.Timeouts.ShutdownGrace + 3*time.Second}

@@ -26,25 +26,36 @@ import (
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
+	"github.com/agentgate/agentgate/internal/telemetry"
 	"github.com/agentgate/agentgate/internal/upstream"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/term"
 )
 
-// NewLogger returns the slog logger cfg describes.
+// NewLogger returns the slog logger cfg describes. The auto format is text
+// for a terminal and JSON lines for everything else (files, pipes, log
+// collectors).
 func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" {
+	if cfg.Format == "json" || (cfg.Format == "auto" && !isTerminal(w)) {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// NewGateway builds the gateway handler from cfg.
-func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gateway.Server, error) {
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// NewGateway builds the gateway handler from cfg, reporting to tel. Its
+// /metrics serves tel.Scrape unless metrics.listen gives them an address
+// of their own.
+func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry) (*gateway.Server, error) {
 	if err := cfg.ValidateGateway(); err != nil {
 		return nil, err
 	}
@@ -93,7 +104,14 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger) (*gate
 	if err != nil {
 		return nil, err
 	}
+	var scrape http.Handler
+	if cfg.Metrics.Listen == "" {
+		scrape = tel.Scrape
+	}
 	return gateway.New(gateway.Options{
+		Metrics:          tel.Metrics,
+		MetricsHandler:   scrape,
+		Tracer:           tel.Tracer,
 		Network:          network,
 		Limiter:          limiter,
 		LimitFailOpen:    cfg.Limits.FailOpen,
@@ -256,13 +274,20 @@ func NewAgentServer(cfg config.Config, provider model.Provider, log *slog.Logger
 	if err := cfg.ValidateAgent(); err != nil {
 		return nil, err
 	}
-	return agent.New(agent.Config{
+	ac := agent.Config{
 		Provider:    provider,
 		System:      cfg.Agent.System,
 		MaxMessages: cfg.Agent.MaxMessages,
 		IdleTimeout: cfg.Agent.SessionIdle,
 		Logger:      log,
-	})
+	}
+	if cfg.Metrics.Enabled {
+		ac.Metrics = telemetry.NewAgent()
+		if cfg.Metrics.Listen == "" {
+			ac.MetricsHandler = ac.Metrics.Handler()
+		}
+	}
+	return agent.New(ac)
 }
 
 // NewEmulator builds the local AgentCore emulator from cfg.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,6 +49,11 @@ type AgentCore struct {
 	client    *bedrockagentcore.Client
 	arn       string
 	qualifier string
+	// For Check: the data plane's base URL, the client that reaches it and
+	// the credentials that sign for it.
+	endpoint string
+	http     aws.HTTPClient
+	creds    aws.CredentialsProvider
 }
 
 // NewHTTPClient returns the HTTP client upstream calls use: no overall
@@ -110,7 +117,40 @@ func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) 
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 	})
-	return &AgentCore{client: client, arn: cfg.ARN, qualifier: cfg.Qualifier}, nil
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		ep, err := bedrockagentcore.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, bedrockagentcore.EndpointParameters{Region: aws.String(cfg.Region)})
+		if err != nil {
+			return nil, fmt.Errorf("agentcore: resolve the endpoint of %s: %w", cfg.Region, err)
+		}
+		endpoint = ep.URI.String()
+	}
+	return &AgentCore{client: client, arn: cfg.ARN, qualifier: cfg.Qualifier,
+		endpoint: strings.TrimSuffix(endpoint, "/"), http: httpClient, creds: awsCfg.Credentials}, nil
+}
+
+// Check reports whether the runtime's data plane can be reached and the
+// gateway's credentials resolve. It invokes nothing and costs nothing: any
+// HTTP answer from the endpoint, an error status included, counts as
+// reachable.
+func (a *AgentCore) Check(ctx context.Context) error {
+	if a.creds == nil {
+		return &Error{Kind: KindAccessDenied, Err: errors.New("no AWS credentials configured")}
+	}
+	if _, err := a.creds.Retrieve(ctx); err != nil {
+		return &Error{Kind: KindAccessDenied, Err: fmt.Errorf("retrieve AWS credentials: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.endpoint+"/ping", nil)
+	if err != nil {
+		return &Error{Kind: KindConnection, Err: err}
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return &Error{Kind: KindConnection, Err: err}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return nil
 }
 
 // Invoke calls InvokeAgentRuntime and hands back the streaming body.

@@ -42,6 +42,12 @@ type Invoker interface {
 	StopSession(ctx context.Context, sessionID string) error
 }
 
+// Checker is implemented by an Invoker that can tell, cheaply and without
+// invoking the agent, whether its upstream can be reached.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Kind classifies an upstream failure for the public answer.
 type Kind int
 
