@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ func TestLambdaModeUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		}
 	})
 
-	addr := startRIE(t, rie, bootstrap, []string{
+	addr, logs := startRIE(t, rie, bootstrap, []string{
 		"AWS_LAMBDA_FUNCTION_NAME=agentgate",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
 		"AWS_REGION=us-east-1",
@@ -130,13 +131,65 @@ func TestLambdaModeUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("each invocation logs one JSON access line and one embedded metric line", func(t *testing.T) {
+		var access, emf []map[string]any
+		for deadline := time.Now().Add(5 * time.Second); len(emf) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			access, emf = nil, nil
+			for _, line := range strings.Split(logs.String(), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(line), &m) != nil {
+					continue
+				}
+				if m["msg"] == "request" {
+					access = append(access, m)
+				}
+				if _, ok := m["_aws"]; ok {
+					emf = append(emf, m)
+				}
+			}
+		}
+		if len(access) != 2 || len(emf) != 2 {
+			t.Fatalf("got %d access lines and %d metric lines, want 2 of each:\n%s", len(access), len(emf), logs.String())
+		}
+		for i, mode := range []string{"original", "transformed"} {
+			if a := access[i]; a["format"] != mode || a["status"] != 200.0 || a["outcome"] != "completed" || a["agent"] != "default" {
+				t.Errorf("access line %d: %v", i, a)
+			}
+			m := emf[i]
+			meta, _ := json.Marshal(m["_aws"])
+			if m["format"] != mode || m["agent"] != "default" || m["Requests"] != 1.0 || m["Errors"] != 0.0 ||
+				m["OutputTokens"] == 0.0 || !strings.Contains(string(meta), `"Namespace":"agentgate"`) {
+				t.Errorf("metric line %d: %v", i, m)
+			}
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startRIE runs aws-lambda-rie with bootstrap as the function, env as its
-// whole environment, and returns its address once it accepts connections.
+// whole environment, and returns its address once it accepts connections,
+// and what the emulator and the function write.
 // The emulator and the bootstrap it starts run in their own process group,
 // which the test kills at the end.
-func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
+func startRIE(t *testing.T, rie, bootstrap string, env []string) (string, *syncBuffer) {
 	t.Helper()
 	addr, api := freeAddr(t), freeAddr(t)
 	// The Runtime API's address too: its default, 127.0.0.1:9001, would
@@ -144,8 +197,8 @@ func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", api, bootstrap)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +206,18 @@ func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("aws-lambda-rie and bootstrap wrote:\n%s", out.Bytes())
+			t.Logf("aws-lambda-rie and bootstrap wrote:\n%s", out.String())
 		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return addr
+			return addr, out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("aws-lambda-rie did not listen on %s: %v", addr, err)
+			return "", nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

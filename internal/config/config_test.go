@@ -62,6 +62,25 @@ func TestLoadRefusesUnknownFields(t *testing.T) {
 	}
 }
 
+func TestLoadReadsTelemetryFromTheEnvironment(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{
+		"AGENTGATE_METRICS":            "false",
+		"AGENTGATE_TRACING":            "true",
+		"AGENTGATE_TRACE_SAMPLE_RATIO": "0.25",
+		"AGENTGATE_OTLP_ENDPOINT":      "http://127.0.0.1:4318",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Tracing{Enabled: true, Endpoint: "http://127.0.0.1:4318", SampleRatio: 0.25, ServiceName: "agentgate"}
+	if cfg.Metrics.Enabled || cfg.Tracing != want {
+		t.Fatalf("metrics %+v, tracing %+v; want metrics off and tracing %+v", cfg.Metrics, cfg.Tracing, want)
+	}
+	if _, err := Load("", env(map[string]string{"AGENTGATE_TRACE_SAMPLE_RATIO": "half"})); err == nil || !strings.Contains(err.Error(), "AGENTGATE_TRACE_SAMPLE_RATIO") {
+		t.Fatalf("err = %v, want one naming the variable", err)
+	}
+}
+
 func TestLoadRefusesBadEnvironment(t *testing.T) {
 	_, err := Load("", env(map[string]string{"AGENTGATE_BUILTIN_DELAY": "soon"}))
 	if err == nil || !strings.Contains(err.Error(), "AGENTGATE_BUILTIN_DELAY") {
@@ -96,6 +115,10 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"a symmetric JWT algorithm", func(c *Config) { c.Auth.JWT.Issuer = "https://idp.example"; c.Auth.JWT.Algorithms = []string{"HS256"} }, (*Config).ValidateGateway, "auth.jwt.algorithms[0]"},
 		{"an origin header without a secret", func(c *Config) { c.OriginLock.Header = "X-Origin-Verify" }, (*Config).ValidateGateway, "originLock"},
 		{"a bad log level", func(c *Config) { c.Log.Level = "loud" }, (*Config).ValidateAgent, "log.level"},
+		{"a bad log format", func(c *Config) { c.Log.Format = "xml" }, (*Config).ValidateAgent, "log.format"},
+		{"a metrics address without a port", func(c *Config) { c.Metrics.Listen = "127.0.0.1" }, (*Config).ValidateAgent, "metrics.listen"},
+		{"a trace sample ratio above 1", func(c *Config) { c.Tracing.SampleRatio = 1.5 }, (*Config).ValidateAgent, "tracing.sampleRatio"},
+		{"a trace collector that is not a URL", func(c *Config) { c.Tracing.Endpoint = "collector:4318" }, (*Config).ValidateAgent, "tracing.endpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused with the field named", func(t *testing.T) {

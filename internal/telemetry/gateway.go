@@ -115,13 +115,13 @@ func NewGateway() *Gateway {
 		tokens: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_tokens_total",
 			Help: "Tokens the agents reported using, by direction (input, output)."}, []string{"agent", "direction"}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_skipped_events_total",
-			Help: "Upstream events no dialect decoder understood (passed through in original, left out elsewhere)."}, []string{"agent"}),
+			Help: "Upstream events that carried nothing the formats use (unknown, malformed or lifecycle-only): passed through in original, left out elsewhere."}, []string{"agent"}),
 		heartbeats: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_heartbeats_total",
 			Help: "Keep-alives sent to clients while an agent was silent."}, af),
 		upstreamErr: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_upstream_errors_total",
 			Help: "Failed upstream calls and broken upstream streams, by kind."}, []string{"agent", "kind"}),
 		refusals: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_limit_refusals_total",
-			Help: "Requests the limiter refused, by limit (rate.global, concurrency.principal, budget...)."}, []string{"limit"}),
+			Help: "Requests the limiter refused, by limit (rate:global, concurrency:principal, budget:principal...)."}, []string{"limit"}),
 	}
 }
 

@@ -1,0 +1,72 @@
+package upstream
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+const testARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/agent-x"
+
+func TestCheckReachesTheDataPlaneWithoutInvoking(t *testing.T) {
+	var pings atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/ping" {
+			pings.Add(1)
+		}
+		// AWS answers an unknown route with an error: still reachable.
+		http.Error(w, `{"message":"UnknownOperationException"}`, http.StatusNotFound)
+	}))
+	defer srv.Close()
+	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	newInvoker := func(t *testing.T, endpoint string, creds *credentials.StaticCredentialsProvider) *AgentCore {
+		t.Helper()
+		cfg := AgentCoreConfig{ARN: testARN, Region: "us-east-1", Endpoint: endpoint}
+		if creds != nil {
+			cfg.Credentials = creds
+		}
+		a, err := NewAgentCore(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	t.Run("an endpoint that answers at all is reachable", func(t *testing.T) {
+		if err := newInvoker(t, srv.URL, &creds).Check(context.Background()); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		if pings.Load() != 1 {
+			t.Fatalf("the endpoint saw %d GET /ping, want 1", pings.Load())
+		}
+	})
+	t.Run("an endpoint that is down is a connection failure", func(t *testing.T) {
+		down := httptest.NewServer(http.NotFoundHandler())
+		down.Close()
+		err := newInvoker(t, down.URL, &creds).Check(context.Background())
+		if KindOf(err) != KindConnection {
+			t.Fatalf("Check: %v, want a connection failure", err)
+		}
+	})
+	t.Run("credentials that do not resolve are refused access", func(t *testing.T) {
+		dir := t.TempDir()
+		for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "",
+			"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+			"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONFIG_FILE": filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials")} {
+			t.Setenv(k, v)
+		}
+		before := pings.Load()
+		err := newInvoker(t, srv.URL, nil).Check(context.Background())
+		if KindOf(err) != KindAccessDenied {
+			t.Fatalf("Check: %v, want access denied", err)
+		}
+		if pings.Load() != before {
+			t.Fatal("Check called the endpoint without credentials")
+		}
+	})
+}
