@@ -193,3 +193,40 @@ func TestMetricsRouteOnlyWhenConfigured(t *testing.T) {
 		t.Fatalf("POST /metrics: %d Allow %q, want 405 GET", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
+
+// flushCounter is a ResponseWriter that counts its flushes and notes how
+// many body bytes each one sent.
+type flushCounter struct {
+	*httptest.ResponseRecorder
+	flushed []int
+}
+
+func (f *flushCounter) Flush() {
+	f.flushed = append(f.flushed, f.Body.Len())
+	f.ResponseRecorder.Flush()
+}
+
+func TestABurstOfEventsLeavesInOneFlushAndALoneEventAtOnce(t *testing.T) {
+	inv := &pipeInvoker{calls: make(chan call, 1)}
+	issuer, _ := session.NewIssuer(session.RandomKey())
+	gw, err := New(Options{Agents: map[string]upstream.Invoker{"demo": inv}, DefaultAgent: "demo", Sessions: issuer, Auth: auth.None{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		gw.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"prompt":"hi","response":"original"}`)))
+	}()
+	c := <-inv.calls
+	c.w.Write([]byte(strings.Repeat(textEvent, 3))) // one read brings three events
+	c.w.Write([]byte(textEvent))                    // then one alone
+	c.w.Close()
+	<-done
+	burst, lone := 3*len(textEvent), 4*len(textEvent)
+	// The header's flush, one for the burst, one for the lone event.
+	if len(w.flushed) < 3 || w.flushed[1] != burst || w.flushed[2] != lone {
+		t.Fatalf("flushes after %v body bytes, want after 0, %d (the burst at once) and %d (the lone event)", w.flushed, burst, lone)
+	}
+}

@@ -66,7 +66,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	if s.opts.SendUserID {
 		ureq.UserID = principal
 	}
-	resp, err := inv.Invoke(ctx, ureq)
+	resp, err := invoke(ctx, inv, ureq)
 	if err != nil {
 		if r.Context().Err() != nil {
 			setOutcome(ctx, "client_gone")
@@ -151,6 +151,24 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	return res
 }
 
+// invoke calls inv on a goroutine of its own and waits for it. The AWS
+// SDK's middleware pipeline runs deep: on the handler's goroutine it would
+// grow that stack, which then stays grown for the whole stream, parked
+// under the relay loop, in every one of thousands of open streams.
+func invoke(ctx context.Context, inv upstream.Invoker, req upstream.Request) (*upstream.Response, error) {
+	type answer struct {
+		resp *upstream.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := inv.Invoke(ctx, req)
+		done <- answer{resp, err}
+	}()
+	a := <-done
+	return a.resp, a.err
+}
+
 // withCause prefers the gateway's own reason for cancelling ctx (a timeout,
 // a shutdown) over the error the cancellation surfaced as.
 func withCause(ctx context.Context, err error) error {
@@ -160,10 +178,12 @@ func withCause(ctx context.Context, err error) error {
 	return err
 }
 
-// copyStream reads upstream SSE blocks and hands each to the output,
-// flushing after every block; onBlock runs after each one. It returns what
-// the stream produced, and the error that ended it early.
-func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onBlock func()) (result, error) {
+// copyStream reads upstream SSE blocks and hands each to the output. It
+// flushes when no further block is already buffered: a lone event goes out
+// at once, a burst read in one go leaves in one write. onBatch runs before
+// each flush. It returns what the stream produced, and the error that ended
+// it early.
+func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onBatch func()) (result, error) {
 	rd := sse.NewReader(body, s.opts.SSE)
 	res := result{outcome: "completed"}
 	var events []event.Event
@@ -175,7 +195,6 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onB
 		if err != nil {
 			return res, err
 		}
-		onBlock()
 		events = events[:0]
 		if blk.HasData && !blk.Incomplete {
 			res.events++
@@ -197,7 +216,11 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onB
 				res.tokensOut += int64(e.Usage.OutputTokens)
 			}
 		}
-		if err := out.block(blk.Raw, events); err != nil {
+		last := !rd.Buffered()
+		if last {
+			onBatch()
+		}
+		if err := out.block(blk.Raw, events, last); err != nil {
 			return res, err
 		}
 	}
@@ -216,8 +239,8 @@ type output struct {
 	closed bool
 }
 
-// block writes one upstream block and its events, then flushes.
-func (o *output) block(raw []byte, events []event.Event) error {
+// block writes one upstream block and its events, then flushes when told.
+func (o *output) block(raw []byte, events []event.Event, flush bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := o.enc.Raw(raw); err != nil {
@@ -227,6 +250,9 @@ func (o *output) block(raw []byte, events []event.Event) error {
 		if err := o.enc.Event(e); err != nil {
 			return err
 		}
+	}
+	if !flush {
+		return nil
 	}
 	o.flush()
 	if o.timer != nil {

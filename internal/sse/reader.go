@@ -35,7 +35,13 @@ type Options struct {
 }
 
 const (
+	// A stream's first read gets a small buffer: most of the time an
+	// agent's stream is idle (thinking, calling tools), and thousands of
+	// open streams each hold one. A read that fills it grows it for the
+	// next, so a busy stream soon reads in large pieces.
+	firstBufferSize   = 512
 	initialBufferSize = 4 << 10
+	maxReadBufferSize = 32 << 10
 	// maxEmptyReads is how many reads returning nothing Next tolerates
 	// before it reports io.ErrNoProgress, as bufio does.
 	maxEmptyReads = 100
@@ -56,6 +62,7 @@ type Reader struct {
 
 	buf        []byte
 	start, end int   // buf[start:end] was read but not yet returned in a block
+	filled     bool  // the last read filled the buffer: the stream is busy
 	err        error // from rd, or a limit error; returned once buf is drained
 
 	data       []byte // Event.Data of the current block
@@ -138,6 +145,21 @@ func (r *Reader) Next() (Event, error) {
 		r.field(&ev, r.buf[pos:eol])
 		pos, scan = next, next
 	}
+}
+
+// Buffered reports whether the next call to Next will return a block
+// without reading from the underlying reader: a blank line, the end of a
+// block, is already buffered. A relay flushes its client only when it is
+// false, so a burst of events read at once goes out in one write while a
+// lone event is still sent at once.
+func (r *Reader) Buffered() bool {
+	if r.err != nil {
+		return r.start < r.end
+	}
+	b := r.buf[r.start:r.end]
+	// A blank line is a line end right after another: LF LF, LF CR, CR CR
+	// (CR LF CR contains LF CR; CR LF LF contains LF LF).
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r")) || bytes.Contains(b, []byte("\r\r"))
 }
 
 // lateLF returns the LF that completes the CRLF the last block ended with,
@@ -225,7 +247,11 @@ func (r *Reader) fill() (shift int) {
 		copy(r.buf, r.buf[r.start:r.end])
 		r.start, r.end = 0, r.end-shift
 	}
-	if r.end == len(r.buf) {
+	switch {
+	case len(r.buf) == 0:
+		r.buf = make([]byte, min(firstBufferSize, r.maxEvent+1))
+	case r.end == len(r.buf), r.filled && len(r.buf) < maxReadBufferSize:
+		// Grown when a block outgrows it, or when reads come in full.
 		size := max(2*len(r.buf), initialBufferSize)
 		buf := make([]byte, min(size, r.maxEvent+1))
 		copy(buf, r.buf[:r.end])
@@ -237,6 +263,7 @@ func (r *Reader) fill() (shift int) {
 			r.err = fmt.Errorf("sse: underlying reader returned an invalid count %d", n)
 			return shift
 		}
+		r.filled = n > 0 && r.end+n == len(r.buf)
 		r.end += n
 		if err != nil {
 			r.err = err

@@ -537,3 +537,35 @@ func TestNextDoesNotAllocatePerEvent(t *testing.T) {
 		})
 	}
 }
+
+func TestBufferedSaysWhenNextNeedsNoRead(t *testing.T) {
+	tests := []struct {
+		name   string
+		stream string
+		want   []bool // Buffered after each Next
+	}{
+		{"blocks read together are buffered until the last", "data: a\n\ndata: b\n\ndata: c\n\n", []bool{true, true, false}},
+		{"CRLF and CR line ends count", "data: a\r\n\r\ndata: b\r\rdata: c\r\n\r\n", []bool{true, true, false}},
+		{"a partial block is not buffered", "data: a\n\ndata: b\n", []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One read brings the whole stream, then the reader blocks:
+			// a Next that reads when Buffered said it would not hangs the
+			// test's deadline instead of passing.
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			go pw.Write([]byte(tt.stream))
+			r := sse.NewReader(pr, sse.Options{})
+			for i, want := range tt.want {
+				ev, err := r.Next()
+				if err != nil {
+					t.Fatalf("block %d: %v", i, err)
+				}
+				if got := r.Buffered(); got != want {
+					t.Fatalf("after block %d (%q): Buffered %v, want %v", i, ev.Raw, got, want)
+				}
+			}
+		})
+	}
+}
