@@ -68,6 +68,9 @@ func NewHTTPClient() *awshttp.BuildableClient {
 		t.MaxConnsPerHost = 0
 		t.IdleConnTimeout = 90 * time.Second
 		t.ResponseHeaderTimeout = 0
+		// Requests are a signed header and a small payload; every open
+		// stream's connection holds this buffer for the stream's life.
+		t.WriteBufferSize = 2 << 10
 	})
 }
 
