@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,7 +52,11 @@ type Config struct {
 }
 
 // runtimeARNPattern accepts what config.ParseRuntimeARN accepts.
-var runtimeARNPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):bedrock-agentcore:([a-z0-9-]+):([0-9]{12}):runtime/([A-Za-z][A-Za-z0-9_-]{0,99})$`)
+// It compiles on first use, not at package init: its bounded repetition
+// expands to a large program, and every start of the binary would pay it.
+var runtimeARNPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:(aws[a-z-]*):bedrock-agentcore:([a-z0-9-]+):([0-9]{12}):runtime/([A-Za-z][A-Za-z0-9_-]{0,99})$`)
+})
 
 // runtimeARN is a parsed runtime ARN.
 type runtimeARN struct {
@@ -59,14 +64,14 @@ type runtimeARN struct {
 }
 
 func parseRuntimeARN(s string) (runtimeARN, bool) {
-	m := runtimeARNPattern.FindStringSubmatch(s)
+	m := runtimeARNPattern().FindStringSubmatch(s)
 	if m == nil {
 		return runtimeARN{}, false
 	}
 	return runtimeARN{region: m[2], account: m[3], id: m[4]}, true
 }
 
-var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+var regionPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) })
 
 // New validates cfg and returns a Server for it. The error names every bad
 // field, e.g. "runtimes[1].arn: not an AgentCore runtime ARN".
@@ -75,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 	bad := func(field, format string, args ...any) {
 		problems = append(problems, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !regionPattern.MatchString(cfg.Region) {
+	if !regionPattern().MatchString(cfg.Region) {
 		bad("region", "%q is not an AWS region such as us-east-1", cfg.Region)
 	}
 	if cfg.AccessKeyID == "" {

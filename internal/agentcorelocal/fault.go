@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -81,7 +82,7 @@ func (f Fault) perEvent() bool {
 
 // errorTypeName is the shape of an exception's type name, in Python or Java
 // as in Smithy.
-var errorTypeName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]{0,127}$`)
+var errorTypeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]{0,127}$`) })
 
 // problems returns what is wrong with f, one error per bad field, each
 // starting with the field's name as a config file spells it.
@@ -117,7 +118,7 @@ func (f Fault) problems() []error {
 		bad("error", "cannot be combined with delayEach, dropAfter, malformedAfter or oversizedAfter: an error answer has no stream")
 	}
 	if f.MidStreamError != "" {
-		if !errorTypeName.MatchString(f.MidStreamError) {
+		if !errorTypeName().MatchString(f.MidStreamError) {
 			bad("midStreamError", "%q is not an error type name such as RuntimeError", f.MidStreamError)
 		}
 		if f.DropAfter == 0 {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,24 +18,40 @@ type RuntimeARN struct {
 	Partition, Region, Account, RuntimeID string
 }
 
-var arnPattern = regexp.MustCompile(`^arn:(aws[a-z-]*):bedrock-agentcore:([a-z0-9-]+):([0-9]{12}):runtime/([A-Za-z][A-Za-z0-9_-]{0,99})$`)
+// The patterns compile on first use: their bounded repetitions expand to
+// large programs, and compiling them at package init would delay every
+// start, a Lambda cold start included.
+var arnPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^arn:(aws[a-z-]*):bedrock-agentcore:([a-z0-9-]+):([0-9]{12}):runtime/([A-Za-z][A-Za-z0-9_-]{0,99})$`)
+})
 
 // ParseRuntimeARN parses arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID.
 func ParseRuntimeARN(s string) (RuntimeARN, error) {
-	m := arnPattern.FindStringSubmatch(s)
+	m := arnPattern().FindStringSubmatch(s)
 	if m == nil {
 		return RuntimeARN{}, errors.New("not an AgentCore runtime ARN (arn:aws:bedrock-agentcore:REGION:ACCOUNT:runtime/ID)")
 	}
 	return RuntimeARN{Partition: m[1], Region: m[2], Account: m[3], RuntimeID: m[4]}, nil
 }
 
-var qualifierPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`)
+var qualifierPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`) })
 
-// agentName is what a public agent name may be: it appears in URL paths.
-var agentName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-// ValidAgentName reports whether s may be a public agent name.
-func ValidAgentName(s string) bool { return agentName.MatchString(s) }
+// ValidAgentName reports whether s may be a public agent name: 1 to 63 of
+// a-z 0-9 . _ - starting with a letter or digit. Names appear in URL paths,
+// and every request checks one.
+func ValidAgentName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '-')) {
+			return false
+		}
+	}
+	return true
+}
 
 type problems []error
 
@@ -76,7 +93,7 @@ func (c *Config) ValidateGateway() error {
 		}
 		if a.Qualifier == "" {
 			a.Qualifier = "DEFAULT"
-		} else if !qualifierPattern.MatchString(a.Qualifier) {
+		} else if !qualifierPattern().MatchString(a.Qualifier) {
 			p.add(field+".qualifier", "letters, digits and _ only")
 		}
 		if a.Endpoint != "" {
