@@ -68,9 +68,12 @@ func NewHTTPClient() *awshttp.BuildableClient {
 		t.MaxConnsPerHost = 0
 		t.IdleConnTimeout = 90 * time.Second
 		t.ResponseHeaderTimeout = 0
-		// Requests are a signed header and a small payload; every open
-		// stream's connection holds this buffer for the stream's life.
+		// Every open stream's connection holds both buffers for the
+		// stream's life. Requests are a signed header and a small payload;
+		// the answer is read into the SSE reader's own, growing buffer,
+		// which bufio bypasses once it is the larger.
 		t.WriteBufferSize = 2 << 10
+		t.ReadBufferSize = 1 << 10
 	})
 }
 
