@@ -85,13 +85,22 @@ func skipSpace(b []byte, i int) int {
 // skipString returns the index just past the string that starts at b[i],
 // or -1 if it does not end.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	// Jump from quote to quote: a quote ends the string unless an odd run
+	// of backslashes escapes it. Text deltas are long and mostly plain.
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return -1
 		}
+		q += j
+		escapes := 0
+		for k := q - 1; k > i && b[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
 	}
 	return -1
 }

@@ -55,3 +55,32 @@ func FuzzJSONScan(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSkipString checks the quote-to-quote string skip against the plain
+// byte-by-byte rule on any input, valid JSON or not.
+func FuzzSkipString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"a\\"b"`, `"\\\\\"x\\"`, `"unterminated\`, `"`, `"\"`} {
+		f.Add([]byte(s))
+	}
+	byteByByte := func(b []byte, i int) int {
+		for i++; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return -1
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for i := range b {
+			if b[i] != '"' {
+				continue
+			}
+			if got, want := skipString(b, i), byteByByte(b, i); got != want {
+				t.Fatalf("skipString(%q, %d) = %d, want %d", b, i, got, want)
+			}
+		}
+	})
+}
