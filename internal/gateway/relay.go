@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -115,7 +116,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 
 	dec := event.NewDecoder(s.opts.Dialects[name])
-	res, err := s.copyStream(out, dec, resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout); writeBy() })
+	res, err := s.copyStream(out, dec, req.format == format.Original, resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout); writeBy() })
 	writeBy() // for the terminal event
 	res.heartbeats = out.close()
 	li := info(r.Context())
@@ -181,9 +182,10 @@ func withCause(ctx context.Context, err error) error {
 // copyStream reads upstream SSE blocks and hands each to the output. It
 // flushes when no further block is already buffered: a lone event goes out
 // at once, a burst read in one go leaves in one write. onBatch runs before
-// each flush. It returns what the stream produced, and the error that ended
-// it early.
-func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onBatch func()) (result, error) {
+// each flush. passthrough says the format writes the upstream bytes and
+// reads no event (original). It returns what the stream produced, and the
+// error that ended it early.
+func (s *Server) copyStream(out *output, dec *event.Decoder, passthrough bool, body io.Reader, onBatch func()) (result, error) {
 	rd := sse.NewReader(body, s.opts.SSE)
 	res := result{outcome: "completed"}
 	var events []event.Event
@@ -198,9 +200,11 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onB
 		events = events[:0]
 		if blk.HasData && !blk.Incomplete {
 			res.events++
-			var ok bool
-			if events, ok = dec.Decode(events, blk.Data); !ok {
-				res.skipped++
+			if !passthrough || mayMatter(blk.Data) {
+				var ok bool
+				if events, ok = dec.Decode(events, blk.Data); !ok && !passthrough {
+					res.skipped++ // left out of the answer
+				}
 			}
 		}
 		// An agent's error report can carry upstream internals (ARNs, hosts):
@@ -224,6 +228,23 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, body io.Reader, onB
 			return res, err
 		}
 	}
+}
+
+// Keys of the only events a passthrough stream must read: an agent's error
+// report, which never passes, and its usage, which budgets and metrics
+// count.
+var (
+	keyError    = []byte(`"error"`)
+	keyMetadata = []byte(`"metadata"`)
+	keyRunError = []byte(`"RUN_ERROR"`)
+)
+
+// mayMatter reports whether an event's data could hold an error report or
+// usage. The decoders match keys and AG-UI types byte for byte, and a quote
+// cannot stand unescaped inside a JSON string, so data without these bytes
+// decodes to neither: original mode skips decoding it, most of its cost.
+func mayMatter(data []byte) bool {
+	return bytes.Contains(data, keyError) || bytes.Contains(data, keyMetadata) || bytes.Contains(data, keyRunError)
 }
 
 // output serialises what goes to the client: the stream's blocks, and

@@ -27,8 +27,9 @@ type Request struct {
 	TTFB, Duration time.Duration
 	// Bytes is the body bytes sent to the client.
 	Bytes int64
-	// Events are the upstream events relayed, Skipped those no decoder
-	// understood, Heartbeats the keep-alives sent during silences.
+	// Events are the upstream events relayed, Skipped those left out of
+	// the answer as carrying nothing its format uses (none in original),
+	// Heartbeats the keep-alives sent during silences.
 	Events, Skipped, Heartbeats int
 	// InputTokens and OutputTokens are the agent's reported usage.
 	InputTokens, OutputTokens int64
@@ -115,7 +116,7 @@ func NewGateway() *Gateway {
 		tokens: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_tokens_total",
 			Help: "Tokens the agents reported using, by direction (input, output)."}, []string{"agent", "direction"}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_skipped_events_total",
-			Help: "Upstream events that carried nothing the formats use (unknown, malformed or lifecycle-only): passed through in original, left out elsewhere."}, []string{"agent"}),
+			Help: "Upstream events left out of an answer because they carried nothing its format uses (unknown, malformed or lifecycle-only); original mode passes every event and skips none."}, []string{"agent"}),
 		heartbeats: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_heartbeats_total",
 			Help: "Keep-alives sent to clients while an agent was silent."}, af),
 		upstreamErr: f.NewCounterVec(prometheus.CounterOpts{Name: "agentgate_upstream_errors_total",
