@@ -31,7 +31,7 @@ type result struct {
 	tokensIn, tokensOut int64
 	tokens              int64 // total, as the agent reported it
 	events              int   // upstream events that carried data
-	skipped             int   // of those, ones no decoder understood
+	skipped             int   // of those, ones left out of the answer
 	heartbeats          int
 }
 
