@@ -18,7 +18,13 @@ const (
 type sessionStore struct {
 	mu        sync.Mutex
 	byRuntime map[string]map[string]*sessionState // runtime ARN → session id → state
+	swept     time.Time                           // when ended sessions were last forgotten
 }
+
+// sweepEvery spaces the sweeps: each visits every session, and a load test
+// that starts a session per request would otherwise pay for all of them on
+// every call.
+const sweepEvery = time.Second
 
 type sessionState struct {
 	started    time.Time
@@ -47,7 +53,7 @@ func (s *sessionStore) begin(arn, id string, now time.Time) {
 		s.byRuntime[arn] = sessions
 	}
 	st := sessions[id]
-	if st == nil {
+	if st == nil || st.expired(now) {
 		st = &sessionState{started: now}
 		sessions[id] = st
 	}
@@ -70,16 +76,21 @@ func (s *sessionStore) stop(arn, id string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now)
-	if s.byRuntime[arn][id] == nil {
+	st := s.byRuntime[arn][id]
+	if st == nil {
 		return false
 	}
 	delete(s.byRuntime[arn], id)
-	return true
+	return !st.expired(now)
 }
 
-// sweep forgets ended sessions. It visits every session, which is cheap at
-// the scale of a local emulator.
+// sweep forgets ended sessions, at most once per sweepEvery; in between,
+// an ended session still held is told apart by expired.
 func (s *sessionStore) sweep(now time.Time) {
+	if now.Sub(s.swept) < sweepEvery && !now.Before(s.swept) {
+		return
+	}
+	s.swept = now
 	for arn, sessions := range s.byRuntime {
 		for id, st := range sessions {
 			if st.expired(now) {

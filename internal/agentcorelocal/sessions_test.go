@@ -3,6 +3,7 @@ package agentcorelocal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -131,5 +132,35 @@ func TestSessionsEndLikeAgentCoreSessions(t *testing.T) {
 				t.Errorf("stop found the session: %v, want %v", got, tt.wantKnow)
 			}
 		})
+	}
+}
+
+func TestEndedSessionsAreForgottenWithoutASweepPerCall(t *testing.T) {
+	s := newSessionStore()
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		id := fmt.Sprintf("session-%04d-000000000000000000000000", i)
+		s.begin("arn", id, start)
+		s.end("arn", id, start)
+	}
+	count := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.byRuntime["arn"])
+	}
+	idle := start.Add(sessionIdleTimeout)
+	// A sweep half a second before the sessions end keeps them all...
+	s.begin("arn", "other-000000000000000000000000000000", idle.Add(-500*time.Millisecond))
+	// ...and the calls of the next second do not sweep again,
+	if s.stop("arn", "session-0000-000000000000000000000000", idle) {
+		t.Fatal("stop reported an idle-expired session alive")
+	}
+	if got := count(); got != 1000 {
+		t.Fatalf("%d sessions held, want 1000 (999 ended but not yet swept, and other): a call swept within a second of the last sweep", got)
+	}
+	// but the first call after it forgets every ended session.
+	s.begin("arn", "other-000000000000000000000000000000", idle.Add(600*time.Millisecond))
+	if got := count(); got != 1 {
+		t.Fatalf("%d sessions held after the sweep, want 1", got)
 	}
 }
