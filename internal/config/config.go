@@ -48,6 +48,8 @@ type Config struct {
 	Stream Stream `yaml:"stream"`
 	// Log configures the server log.
 	Log Log `yaml:"log"`
+	// Chat serves the embedded chat page at GET /chat.
+	Chat Chat `yaml:"chat"`
 	// Agent configures `agentgate agent`, the AgentCore-contract agent server.
 	Agent AgentServer `yaml:"agent"`
 	// Emulator configures `agentgate agentcore-local`.
@@ -249,6 +251,22 @@ type Log struct {
 	Level string `yaml:"level" env:"AGENTGATE_LOG_LEVEL"`
 	// Format is json or text.
 	Format string `yaml:"format" env:"AGENTGATE_LOG_FORMAT"`
+}
+
+// Chat configures the embedded chat page.
+type Chat struct {
+	// Enabled serves GET /chat. Unset, `serve` leaves the page off and
+	// `up` turns it on.
+	Enabled *bool `yaml:"enabled" env:"AGENTGATE_CHAT"`
+}
+
+// On reports whether the page is served: Enabled when it is set, else
+// fallback (the subcommand's default).
+func (c Chat) On(fallback bool) bool {
+	if c.Enabled == nil {
+		return fallback
+	}
+	return *c.Enabled
 }
 
 // AgentServer configures the agent server.
