@@ -3,7 +3,10 @@ package gateway
 import (
 	"net/http"
 	"path"
+	"slices"
 	"strings"
+
+	"github.com/agentgate/agentgate/internal/web"
 )
 
 // routes lists every route the gateway serves.
@@ -22,6 +25,12 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("POST /auth/logout", s.handleLogout())
 	}
 	mux.Handle("GET /healthz", handleHealthz())
+	if s.opts.Chat {
+		page := web.Handler()
+		for _, p := range web.Paths() {
+			mux.Handle("GET "+p, page)
+		}
+	}
 	mux.Handle("/", s.handleNoRoute())
 	return s.withRequestID(s.withAccessLog(s.withOriginLock(s.withCORS(s.withNetwork(s.withCleanPath(mux))))))
 }
@@ -38,13 +47,14 @@ func handleHealthz() http.Handler {
 func (s *Server) handleNoRoute() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
-		known := p == "/" || isInvocationsPath(p) || p == "/healthz"
+		page := s.opts.Chat && slices.Contains(web.Paths(), p)
+		known := p == "/" || isInvocationsPath(p) || p == "/healthz" || page
 		if known {
 			allow := "GET, POST"
 			if p != "/" {
 				allow = "POST"
 			}
-			if p == "/healthz" {
+			if p == "/healthz" || page {
 				allow = "GET"
 			}
 			w.Header().Set("Allow", allow)
