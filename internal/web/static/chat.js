@@ -34,8 +34,24 @@ async function apiError(resp) {
   err.code = e.code || "";
   err.requestId = e.requestId || resp.headers.get("X-Request-Id") || "";
   err.retryAfter = parseInt(resp.headers.get("Retry-After") || "", 10);
-  err.basic = (resp.headers.get("WWW-Authenticate") || "").includes("Basic");
   return err;
+}
+
+// loginOffered asks whether the gateway has ID/password sign-in: an empty
+// sign-in is refused as bad input (400) where it has, 404 where not. (The
+// gateway sends scripts no Basic challenge, which browsers would answer
+// with their own dialog.)
+let loginOfferedCache = null;
+async function loginOffered() {
+  if (loginOfferedCache === null) {
+    try {
+      const resp = await fetch("auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+      loginOfferedCache = resp.status !== 404;
+    } catch (_) {
+      return true;
+    }
+  }
+  return loginOfferedCache;
 }
 
 function describe(err) {
@@ -49,12 +65,13 @@ function setStatus(text) { els.status.textContent = text; }
 
 // ---- sign-in and agents ----
 
-function showLogin(err) {
+async function showLogin(err) {
+  document.body.classList.add("signed-out");
   els.login.hidden = false;
   els.composer.hidden = true;
   els.logout.hidden = true;
   // The password fields only make sense when the gateway offers sign-in.
-  els.loginPassword.hidden = err && !err.basic && err.status === 401 ? true : false;
+  els.loginPassword.hidden = !(await loginOffered());
   if (err && (err.code !== "unauthenticated" || state.token || state.apiKey)) {
     els.loginError.textContent = describe(err);
     els.loginError.hidden = false;
@@ -65,6 +82,7 @@ function showLogin(err) {
 }
 
 function hideLogin() {
+  document.body.classList.remove("signed-out");
   els.login.hidden = true;
   els.composer.hidden = false;
   els.loginError.hidden = true;
@@ -121,9 +139,7 @@ els.login.addEventListener("submit", async (ev) => {
   });
   els.pass.value = "";
   if (!resp.ok) {
-    const err = await apiError(resp);
-    err.basic = true;
-    showLogin(err);
+    showLogin(await apiError(resp));
     return;
   }
   state.token = (await resp.json()).token;
