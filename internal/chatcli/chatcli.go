@@ -193,7 +193,7 @@ func (c *client) turn(ctx context.Context, prompt string) error {
 	}()
 
 	start := time.Now()
-	res, err := c.invoke(ctx, prompt)
+	res, err := c.invoke(ctx, prompt, start)
 	select {
 	case <-stopped:
 		fmt.Fprintf(c.o.Stdout, "\n[stopped after %s]\n", round(time.Since(start)))
@@ -250,8 +250,9 @@ func round(d time.Duration) time.Duration {
 	return d.Round(10 * time.Millisecond)
 }
 
-// invoke streams one answer to Stdout.
-func (c *client) invoke(ctx context.Context, prompt string) (result, error) {
+// invoke streams one answer to Stdout. The time to the first text counts
+// from start, when the user sent the prompt.
+func (c *client) invoke(ctx context.Context, prompt string, start time.Time) (result, error) {
 	var res result
 	body := map[string]string{"prompt": prompt, "response": "ndjson"}
 	if c.session != "" {
@@ -269,7 +270,6 @@ func (c *client) invoke(ctx context.Context, prompt string) (result, error) {
 	if id := resp.Header.Get(SessionHeader); id != "" {
 		c.session = id
 	}
-	start := time.Now()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
