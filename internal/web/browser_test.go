@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -111,7 +115,9 @@ const latestAnswer = `(() => {
 // TestChatPageInChromium drives the page in headless Chromium against the
 // whole local stack with ID/password sign-in: it signs in, watches an
 // answer grow, continues the conversation, stops an answer and checks the
-// agent's call was cancelled, and shows hostile model output as text.
+// agent's call was cancelled, shows hostile model output as text, fits a
+// phone, follows the colour scheme, signs out and in again, and says when
+// to retry after a 429.
 func TestChatPageInChromium(t *testing.T) {
 	chromium := findChromium(t)
 	dir := artifacts(t)
@@ -121,7 +127,7 @@ func TestChatPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(users, []byte("ada:"+hash+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(users, []byte("ada:"+hash+"\nbob:"+hash+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
@@ -130,6 +136,9 @@ func TestChatPageInChromium(t *testing.T) {
 	cfg.Agent.Builtin.Delay = 60 * time.Millisecond
 	cfg.Auth.Passwords.UsersFile = users
 	cfg.Auth.Passwords.TokenKey = strings.Repeat("k", 32)
+	// Six answers per caller, then one an hour: ada's steps need five;
+	// the last step spends bob's.
+	cfg.Limits.Rate.Principal = config.Rate{Requests: 1, Per: time.Hour, Burst: 6}
 	calls := &invocations{}
 	stackCtx, stopStack := context.WithCancel(context.Background())
 	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0", OnInvocation: calls.add})
@@ -368,7 +377,7 @@ func TestChatPageInChromium(t *testing.T) {
 		}
 	})
 
-	step("http links work and the page fits a phone's width", func(t *testing.T) {
+	step("http links work, and the page fits a phone's width and follows the colour scheme", func(t *testing.T) {
 		send(t, "read [the docs](https://example.com/docs) and `go test`")
 		if a, _ := watch(t, nil); a.State != "done" {
 			t.Fatalf("the answer ended %q", a.State)
@@ -384,11 +393,69 @@ func TestChatPageInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		shot(t, "5-phone.png")
+		background := func(scheme string) string {
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			bg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return bg
+		}
+		light, dark := background("light"), background("dark")
+		shot(t, "5-phone-dark.png")
+		if light == dark {
+			t.Fatalf("the background is %s in both colour schemes", light)
+		}
+		background("light")
+		do(t, chromedp.EmulateReset())
 		if got["href"] != "https://example.com/docs" || !strings.Contains(got["rel"], "noopener") || !strings.Contains(got["code"], "go test") {
 			t.Fatalf("link and code: %v", got)
 		}
 		if got["overflow"] != "false" {
 			t.Fatal("the page is wider than a 390 px phone screen")
+		}
+	})
+
+	step("signing out asks to sign in again, and a refusal over the rate limit says when to retry", func(t *testing.T) {
+		do(t, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-user")))
+		// The form keeps the last user name.
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("login-user").value = ""`)); err != nil {
+			t.Fatal(err)
+		}
+		do(t,
+			chromedp.SendKeys(chromedp.ID("login-user"), "bob"),
+			chromedp.SendKeys(chromedp.ID("login-pass"), "correct horse battery"),
+			chromedp.Click(chromedp.ID("login-submit")),
+			chromedp.WaitVisible(chromedp.ID("prompt")),
+			chromedp.WaitEnabled(chromedp.ID("send")),
+		)
+		// Spend bob's burst elsewhere.
+		for i := range 6 {
+			req, _ := http.NewRequest("POST", l.URL+"/", strings.NewReader(`{"prompt":"hi","response":"transformed"}`))
+			req.SetBasicAuth("bob", "correct horse battery")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("bob's call %d: status %d", i+1, resp.StatusCode)
+			}
+		}
+		http.DefaultClient.CloseIdleConnections()
+		send(t, "One more, please")
+		a, _ := watch(t, nil)
+		shot(t, "6-rate-limited.png")
+		if a.State != "error" || !regexp.MustCompile(`retry in \d+ (s|min|h) \(rate_limited, request [0-9a-f]+\)`).MatchString(a.Meta) {
+			t.Fatalf("the refused answer is %q with %q, want an error that says when to retry", a.State, a.Meta)
+		}
+		if r := calls.wait(t, 11); r.UserID != "bob" {
+			t.Fatalf("the last invocation ran as %q", r.UserID)
 		}
 	})
 }

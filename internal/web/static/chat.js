@@ -56,9 +56,15 @@ async function loginOffered() {
 
 function describe(err) {
   let text = err.message;
-  if (err.status === 429 && err.retryAfter > 0) text += " — retry in " + err.retryAfter + " s";
+  if (err.status === 429 && err.retryAfter > 0) text += " — retry in " + humanSeconds(err.retryAfter);
   if (err.code) text += " (" + err.code + (err.requestId ? ", request " + err.requestId : "") + ")";
   return text;
+}
+
+function humanSeconds(s) {
+  if (s < 120) return s + " s";
+  if (s < 7200) return Math.ceil(s / 60) + " min";
+  return Math.ceil(s / 3600) + " h";
 }
 
 function setStatus(text) { els.status.textContent = text; }
