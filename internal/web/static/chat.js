@@ -1,5 +1,5 @@
 // agentgate chat page. Model text is only ever put into the page as text
-// nodes (textContent, createTextNode): never innerHTML, so an answer
+// nodes (textContent, createTextNode), never through the HTML parser, so an answer
 // cannot inject markup or script.
 "use strict";
 
