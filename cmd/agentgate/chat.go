@@ -44,7 +44,7 @@ when the gateway asks for them. Ctrl-C stops the answer being printed.
 		URL: *gateway, Agent: *agent,
 		APIKey: getenv("AGENTGATE_API_KEY"), User: getenv("AGENTGATE_USER"), Password: getenv("AGENTGATE_PASSWORD"),
 		Stdin: stdin, Stdout: stdout, Stderr: stderr,
-		Interrupt: interrupts(ctx),
+		Interrupts: func() <-chan struct{} { return interrupts(ctx) },
 	}
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		o.ReadSecret = func(prompt string) (string, error) {
@@ -62,7 +62,8 @@ when the gateway asks for them. Ctrl-C stops the answer being printed.
 
 // interrupts turns Ctrl-C into a channel the chat reads, until ctx ends:
 // in a chat it stops the current answer rather than the program. (main
-// leaves SIGINT to it.)
+// leaves SIGINT alone for chat, so until this runs, after sign-in, Ctrl-C
+// ends the program as usual.)
 func interrupts(ctx context.Context) <-chan struct{} {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)

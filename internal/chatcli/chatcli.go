@@ -41,9 +41,11 @@ type Options struct {
 	// ReadSecret reads a password or key without echo (a terminal); nil
 	// reads a line of Stdin.
 	ReadSecret func(prompt string) (string, error)
-	// Interrupt stops the answer streaming when it receives; at the
-	// prompt it only reminds how to leave.
-	Interrupt <-chan struct{}
+	// Interrupts, when set, is called once signed in and returns the
+	// channel whose receives stop the answer streaming; at the prompt they
+	// only remind how to leave. Called that late, it leaves an interrupt
+	// during sign-in its default effect: ending the program.
+	Interrupts func() <-chan struct{}
 	// HTTPClient defaults to one without a timeout: answers stream for as
 	// long as the agent talks.
 	HTTPClient *http.Client
@@ -89,6 +91,8 @@ type client struct {
 	agent   string
 	session string
 	lines   *bufio.Reader
+	// interrupt is nil (never ready) until signed in.
+	interrupt <-chan struct{}
 }
 
 // Run chats until Stdin ends, the user types /quit or ctx ends. It fails
@@ -106,6 +110,9 @@ func Run(ctx context.Context, o Options) error {
 	c := &client{o: o, base: base, header: http.Header{}, lines: bufio.NewReader(o.Stdin)}
 	if err := c.signIn(ctx); err != nil {
 		return err
+	}
+	if o.Interrupts != nil {
+		c.interrupt = o.Interrupts()
 	}
 	fmt.Fprintf(o.Stdout, "Chatting with %q at %s. Ctrl-C stops an answer; /new starts over; Ctrl-D or /quit leaves.\n", c.agent, o.URL)
 	return c.loop(ctx)
@@ -145,7 +152,7 @@ func (c *client) loop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-c.o.Interrupt:
+		case <-c.interrupt:
 			fmt.Fprint(c.o.Stdout, "\n(Ctrl-D or /quit leaves)\n> ")
 			goto wait
 		case l = <-lines:
@@ -185,7 +192,7 @@ func (c *client) turn(ctx context.Context, prompt string) error {
 	defer close(done)
 	go func() {
 		select {
-		case <-c.o.Interrupt:
+		case <-c.interrupt:
 			close(stopped)
 			cancel()
 		case <-done:

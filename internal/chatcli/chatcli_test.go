@@ -80,7 +80,8 @@ type chat struct {
 func startChat(t *testing.T, o chatcli.Options) *chat {
 	in, typing := io.Pipe()
 	c := &chat{typing: typing, stdout: &syncBuffer{}, stderr: &syncBuffer{}, interrupt: make(chan struct{}), done: make(chan error, 1)}
-	o.Stdin, o.Stdout, o.Stderr, o.Interrupt = in, c.stdout, c.stderr, c.interrupt
+	o.Stdin, o.Stdout, o.Stderr = in, c.stdout, c.stderr
+	o.Interrupts = func() <-chan struct{} { return c.interrupt }
 	go func() { c.done <- chatcli.Run(context.Background(), o) }()
 	t.Cleanup(func() { typing.Close() })
 	return c
