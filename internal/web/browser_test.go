@@ -500,3 +500,46 @@ func startBrowser(t *testing.T, path string) context.Context {
 	})
 	return ctx
 }
+
+// TestChatPageOnAnOpenGateway is `agentgate up` as it starts with no auth
+// configured: the page goes straight to the chat, with no sign-in.
+func TestChatPageOnAnOpenGateway(t *testing.T) {
+	chromium := findChromium(t)
+	cfg := config.Default()
+	cfg.Agent.Builtin.Delay = time.Millisecond
+	stackCtx, stopStack := context.WithCancel(context.Background())
+	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		stopStack()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopStack()
+		if err := l.Wait(); err != nil {
+			t.Errorf("servers stopped with %v", err)
+		}
+	})
+	ctx := startBrowser(t, chromium)
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx,
+		chromedp.Navigate(l.ChatURL),
+		chromedp.WaitEnabled(chromedp.ID("send")),
+		chromedp.SendKeys(chromedp.ID("prompt"), "Hello"),
+		chromedp.Click(chromedp.ID("send")),
+		chromedp.WaitVisible(chromedp.CSS(`#log .msg.assistant[data-state="done"] .meta`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]bool](`({
+		loginHidden: document.getElementById("login").hidden,
+		logoutHidden: document.getElementById("logout").hidden,
+		answered: document.querySelector("#log .msg.assistant .body").textContent.includes("You wrote “Hello”"),
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got["loginHidden"] || !got["logoutHidden"] || !got["answered"] {
+		t.Fatalf("on an open gateway: %v; want no sign-in form, no sign-out button, and the answer", got)
+	}
+}
