@@ -131,9 +131,9 @@ func TestChatPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	// About 14 deltas 60 ms apart: the answer visibly grows, and Stop has
-	// time to act mid-answer.
-	cfg.Agent.Builtin.Delay = 60 * time.Millisecond
+	// About 14 deltas 80 ms apart, over a second: the answer visibly
+	// grows, and Stop has time to act mid-answer.
+	cfg.Agent.Builtin.Delay = 80 * time.Millisecond
 	cfg.Auth.Passwords.UsersFile = users
 	cfg.Auth.Passwords.TokenKey = strings.Repeat("k", 32)
 	// Six answers per caller, then one an hour: ada's steps need five;
