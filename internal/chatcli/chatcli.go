@@ -148,14 +148,15 @@ func (c *client) loop(ctx context.Context) error {
 		fmt.Fprint(c.o.Stdout, "> ")
 		next <- struct{}{}
 		var l line
-	wait:
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.interrupt:
-			fmt.Fprint(c.o.Stdout, "\n(Ctrl-D or /quit leaves)\n> ")
-			goto wait
-		case l = <-lines:
+		for read := false; !read; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c.interrupt:
+				fmt.Fprint(c.o.Stdout, "\n(Ctrl-D or /quit leaves)\n> ")
+			case l = <-lines:
+				read = true
+			}
 		}
 		text := strings.TrimSpace(l.text)
 		switch {
