@@ -107,6 +107,9 @@ func Run(ctx context.Context, o Options) error {
 		defer tr.CloseIdleConnections()
 		o.HTTPClient = &http.Client{Transport: tr}
 	}
+	if o.Stdin == nil {
+		o.Stdin = strings.NewReader("")
+	}
 	c := &client{o: o, base: base, header: http.Header{}, lines: bufio.NewReader(o.Stdin)}
 	if err := c.signIn(ctx); err != nil {
 		return err
@@ -118,8 +121,8 @@ func Run(ctx context.Context, o Options) error {
 	return c.loop(ctx)
 }
 
-// loop reads lines while answers stream, so that an interrupt or the end
-// of ctx is seen at any moment.
+// loop reads the user's lines one at a time, on another goroutine, so
+// that an interrupt or the end of ctx is seen while it waits for one.
 func (c *client) loop(ctx context.Context) error {
 	type line struct {
 		text string
