@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -502,7 +503,8 @@ func startBrowser(t *testing.T, path string) context.Context {
 }
 
 // TestChatPageOnAnOpenGateway is `agentgate up` as it starts with no auth
-// configured: the page goes straight to the chat, with no sign-in.
+// configured: the page goes straight to the chat, with no sign-in. It then
+// feeds the page's Markdown renderer hostile and ordinary input.
 func TestChatPageOnAnOpenGateway(t *testing.T) {
 	chromium := findChromium(t)
 	cfg := config.Default()
@@ -542,4 +544,45 @@ func TestChatPageOnAnOpenGateway(t *testing.T) {
 	if !got["loginHidden"] || !got["logoutHidden"] || !got["answered"] {
 		t.Fatalf("on an open gateway: %v; want no sign-in form, no sign-out button, and the answer", got)
 	}
+
+	// The page's renderer, fed directly: what each input becomes in the
+	// DOM (serialized here by the test, never by the page).
+	tests := []struct {
+		name, markdown, html string
+	}{
+		{"plain text is a paragraph", "Hello", "<p>Hello</p>"},
+		{"markup is text", `<script>alert(1)</script><img src=x onerror=alert(1)>`,
+			"<p>&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;</p>"},
+		{"bold, italic and inline code", "**b** *i* _j_ `<c>`", "<p><strong>b</strong> <em>i</em> <em>j</em> <code>&lt;c&gt;</code></p>"},
+		{"an http link", "[docs](https://example.com/a?b=1)",
+			`<p><a href="https://example.com/a?b=1" rel="noopener noreferrer nofollow" target="_blank">docs</a></p>`},
+		{"a javascript link stays text", "[x](javascript:alert(1))", "<p>[x](javascript:alert(1))</p>"},
+		{"a data link stays text", "[x](data:text/html,<b>hi</b>)", "<p>[x](data:text/html,&lt;b&gt;hi&lt;/b&gt;)</p>"},
+		{"a relative link stays text", "[x](/agents)", "<p>[x](/agents)</p>"},
+		{"a link's text is text", "[<b>x</b>](https://example.com/)",
+			`<p><a href="https://example.com/" rel="noopener noreferrer nofollow" target="_blank">&lt;b&gt;x&lt;/b&gt;</a></p>`},
+		{"a code fence keeps markup as text", "```html\n<b>x</b>\n```", `<pre><code data-lang="html">&lt;b&gt;x&lt;/b&gt;</code></pre>`},
+		{"an unfinished fence, mid-stream, is code so far", "```\nline 1", "<pre><code>line 1</code></pre>"},
+		{"lists", "- a\n- **b**\n\n1. one\n2. two", "<ul><li>a</li><li><strong>b</strong></li></ul><ol><li>one</li><li>two</li></ol>"},
+		{"a heading and a quote", "# Title\n> quoted <i>", "<h3>Title</h3><blockquote>quoted &lt;i&gt;</blockquote>"},
+		{"line breaks inside a paragraph", "a\nb\n\nc", "<p>a<br>b</p><p>c</p>"},
+	}
+	for _, tt := range tests {
+		t.Run("markdown: "+tt.name, func(t *testing.T) {
+			js := `(() => { const d = document.createElement("div"); renderMarkdown(d, ` + jsString(tt.markdown) + `); return d.innerHTML; })()`
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.html {
+				t.Fatalf("renderMarkdown(%q)\n got %s\nwant %s", tt.markdown, got, tt.html)
+			}
+		})
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
