@@ -503,8 +503,9 @@ func startBrowser(t *testing.T, path string) context.Context {
 }
 
 // TestChatPageOnAnOpenGateway is `agentgate up` as it starts with no auth
-// configured: the page goes straight to the chat, with no sign-in. It then
-// feeds the page's Markdown renderer hostile and ordinary input.
+// configured: the page goes straight to the chat, with no sign-in. Then a
+// stream breaks mid-answer, and the page's Markdown renderer is fed
+// hostile and ordinary input.
 func TestChatPageOnAnOpenGateway(t *testing.T) {
 	chromium := findChromium(t)
 	cfg := config.Default()
@@ -522,6 +523,7 @@ func TestChatPageOnAnOpenGateway(t *testing.T) {
 		}
 	})
 	ctx := startBrowser(t, chromium)
+	shots := artifacts(t)
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := chromedp.Do(sctx,
@@ -544,6 +546,32 @@ func TestChatPageOnAnOpenGateway(t *testing.T) {
 	if !got["loginHidden"] || !got["logoutHidden"] || !got["answered"] {
 		t.Fatalf("on an open gateway: %v; want no sign-in form, no sign-out button, and the answer", got)
 	}
+
+	t.Run("a stream that breaks mid-answer ends in a plain error", func(t *testing.T) {
+		if err := l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DropAfter: 3, Times: 1}); err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx,
+			chromedp.SendKeys(chromedp.ID("prompt"), "Break, please"),
+			chromedp.Click(chromedp.ID("send")),
+			chromedp.WaitVisible(chromedp.CSS(`#log .msg.assistant[data-state="error"] .meta`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		a, err := chromedp.Run(ctx, chromedp.Evaluate[answer](latestAnswer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`\([a-z_]+, request [0-9a-f]+\)$`).MatchString(a.Meta) || strings.Contains(a.Meta, l.AccountID) {
+			t.Fatalf("the broken answer's footer reads %q, want agentgate's message with its code and request id", a.Meta)
+		}
+		t.Logf("a broken stream reads %q, then %q", a.Text, a.Meta)
+		if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			os.WriteFile(filepath.Join(shots, "7-broken-stream.png"), png, 0o644)
+		}
+	})
 
 	// The page's renderer, fed directly: what each input becomes in the
 	// DOM (serialized here by the test, never by the page).
