@@ -225,3 +225,32 @@ func TestPasswordSignInAtThePrompt(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsArePrintedAndTheChatGoesOn(t *testing.T) {
+	cfg := config.Default()
+	cfg.Agent.Builtin.Delay = time.Millisecond
+	// Two answers, then one an hour.
+	cfg.Limits.Rate.Principal = config.Rate{Requests: 1, Per: time.Hour, Burst: 2}
+	l := startStack(t, cfg, stack.LocalOptions{})
+	c := startChat(t, chatcli.Options{URL: l.URL})
+
+	if err := l.Emulator.SetFault(l.ARN, agentcorelocal.Fault{DropAfter: 3, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.write(t, "This one breaks\n")
+	waitFor(t, c.stdout, `This is agentgate's .*\n\[error: the agent's stream ended unexpectedly \(upstream_stream_broken, request [0-9a-f]+\)\]\n> `, 1)
+
+	c.write(t, "This one works\n")
+	waitFor(t, c.stdout, answered, 1)
+
+	c.write(t, "This one is refused\n")
+	waitFor(t, c.stderr, `error: too many requests; retry later; retry in \S+ \(rate_limited, request [0-9a-f]+\)\n`, 1)
+	waitFor(t, c.stdout, `> `, 4) // the prompt is back
+	if err := c.end(t); err != nil {
+		t.Fatalf("chat ended with %v, want it to go on after errors", err)
+	}
+	t.Logf("stderr: %s", c.stderr.String())
+	if out := c.stdout.String() + c.stderr.String(); strings.Contains(out, l.AccountID) {
+		t.Fatalf("the output names the account id:\n%s", out)
+	}
+}
