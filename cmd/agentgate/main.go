@@ -16,7 +16,13 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if len(os.Args) > 1 && os.Args[1] == "chat" {
+		// In a chat, Ctrl-C stops the answer, not the program: chat
+		// handles SIGINT itself.
+		stopOn = stopOn[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopOn...)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -37,6 +43,7 @@ Commands:
   agentcore-local  run the local AgentCore data-plane emulator
   keys create NAME print a new API key and its configuration entry
   passwd USER      add a user (or --replace a password) in a users file
+  chat             chat with an agent through a gateway, in the terminal
   version          print the version
 
 Run 'agentgate <command> -h' for a command's flags.
@@ -66,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runKeys(rest, stdout, stderr)
 	case "passwd":
 		return runPasswd(rest, stdin, stdout, stderr)
+	case "chat":
+		return runChat(ctx, rest, getenv, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "agentgate", version())
 		return nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -35,13 +36,19 @@ func TestUpPrintsAURLAndCurlCommandsThatWork(t *testing.T) {
 		outW.Close()
 	}()
 
-	var url string
+	var url, chatURL, chatCmd string
 	var curls []string
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		line := sc.Text()
 		if regexp.MustCompile(`^http://127\.0\.0\.1:[0-9]+$`).MatchString(line) {
 			url = line
+		}
+		if regexp.MustCompile(`^  http://127\.0\.0\.1:[0-9]+/chat$`).MatchString(line) {
+			chatURL = strings.TrimSpace(line)
+		}
+		if c, ok := strings.CutPrefix(line, "  agentgate chat "); ok {
+			chatCmd = c
 		}
 		if c, ok := strings.CutPrefix(line, "  curl "); ok {
 			curls = append(curls, "curl -sS --max-time 20 "+c)
@@ -71,6 +78,19 @@ func TestUpPrintsAURLAndCurlCommandsThatWork(t *testing.T) {
 			}
 		}
 	}
+	if chatURL != url+"/chat" || chatCmd != "--url "+url {
+		t.Fatalf("up printed chat page %q and chat command %q, want %s/chat and --url %s", chatURL, chatCmd, url, url)
+	}
+	resp, err := http.Get(chatURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("<title>agentgate chat</title>")) {
+		t.Fatalf("the chat page URL answered %d:\n%.200s", resp.StatusCode, page)
+	}
+	http.DefaultClient.CloseIdleConnections()
 	cancel()
 	select {
 	case err := <-done:

@@ -44,6 +44,21 @@ Plain text, then usage and the session id (transformed):
 
 To continue a conversation, add "runtimeSessionId":"<id>" to the body, with the id from the
 X-Agentgate-Session-Id response header (curl -i shows it) or the transformed answer's last line.
-Press Ctrl-C to stop.
-`, model, l.URL, l.URL, l.URL)
+%sPress Ctrl-C to stop.
+`, model, l.URL, l.URL, l.URL, chatLines(l))
+}
+
+// chatLines points at the chat page and the terminal client, when the
+// page is on.
+func chatLines(l *stack.Local) string {
+	if l.ChatURL == "" {
+		return ""
+	}
+	return fmt.Sprintf(`
+Chat in the browser:
+  %s
+or in this terminal:
+  agentgate chat --url %s
+
+`, l.ChatURL, l.URL)
 }

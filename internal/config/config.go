@@ -52,6 +52,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Tracing configures OpenTelemetry traces.
 	Tracing Tracing `yaml:"tracing"`
+	// Chat serves the embedded chat page at GET /chat.
+	Chat Chat `yaml:"chat"`
 	// Agent configures `agentgate agent`, the AgentCore-contract agent server.
 	Agent AgentServer `yaml:"agent"`
 	// Emulator configures `agentgate agentcore-local`.
@@ -280,6 +282,22 @@ type Tracing struct {
 	SampleRatio float64 `yaml:"sampleRatio" env:"AGENTGATE_TRACE_SAMPLE_RATIO"`
 	// ServiceName names this process in traces.
 	ServiceName string `yaml:"serviceName" env:"AGENTGATE_SERVICE_NAME"`
+}
+
+// Chat configures the embedded chat page.
+type Chat struct {
+	// Enabled serves GET /chat. Unset, `serve` leaves the page off and
+	// `up` turns it on.
+	Enabled *bool `yaml:"enabled" env:"AGENTGATE_CHAT"`
+}
+
+// On reports whether the page is served: Enabled when it is set, else
+// fallback (the subcommand's default).
+func (c Chat) On(fallback bool) bool {
+	if c.Enabled == nil {
+		return fallback
+	}
+	return *c.Enabled
 }
 
 // AgentServer configures the agent server.

@@ -165,3 +165,44 @@ func FuzzValidAgentName(f *testing.F) {
 		}
 	})
 }
+
+func TestChatIsOnlyOnWhereConfiguredOrDefaulted(t *testing.T) {
+	tests := []struct {
+		name         string
+		file, env    string
+		serve, up    bool
+		wantEnvError bool
+	}{
+		{name: "unset leaves each subcommand its default", serve: false, up: true},
+		{name: "the file turns it on everywhere", file: "chat:\n  enabled: true\n", serve: true, up: true},
+		{name: "the file turns it off in up too", file: "chat:\n  enabled: false\n", serve: false, up: false},
+		{name: "the environment wins over the file", file: "chat:\n  enabled: true\n", env: "false", serve: false, up: false},
+		{name: "the environment turns it on", env: "1", serve: true, up: true},
+		{name: "a value that is not a boolean is refused", env: "maybe", wantEnvError: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = filepath.Join(t.TempDir(), "agentgate.yaml")
+				os.WriteFile(path, []byte(tt.file), 0o644)
+			}
+			cfg, err := Load(path, env(map[string]string{"AGENTGATE_CHAT": tt.env}))
+			if tt.wantEnvError {
+				if err == nil || !strings.Contains(err.Error(), "AGENTGATE_CHAT") {
+					t.Fatalf("err = %v, want one naming AGENTGATE_CHAT", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Chat.On(false); got != tt.serve {
+				t.Errorf("serve (default off): chat on = %v, want %v", got, tt.serve)
+			}
+			if got := cfg.Chat.On(true); got != tt.up {
+				t.Errorf("up (default on): chat on = %v, want %v", got, tt.up)
+			}
+		})
+	}
+}

@@ -101,6 +101,13 @@ func setValue(fv reflect.Value, val string) error {
 			return fmt.Errorf("not a boolean")
 		}
 		fv.SetBool(b)
+	case fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.Bool:
+		// An optional boolean: set, even to false, differs from unset.
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("not a boolean")
+		}
+		fv.Set(reflect.ValueOf(&b))
 	default:
 		return fmt.Errorf("unsupported field type %s", fv.Type())
 	}

@@ -29,7 +29,7 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 		ctx := auth.WithClientIP(r.Context(), clientIP(r))
 		p, err := s.opts.Auth.Authenticate(r.WithContext(ctx))
 		if err != nil {
-			s.writeError(w, r, s.authError(w, err))
+			s.writeError(w, r, s.authError(w, r, err))
 			return
 		}
 		info(ctx).principal = p.ID
@@ -39,7 +39,7 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 
 // authError words an authentication failure. Unknown users and wrong
 // secrets read alike.
-func (s *Server) authError(w http.ResponseWriter, err error) *apiError {
+func (s *Server) authError(w http.ResponseWriter, r *http.Request, err error) *apiError {
 	var retry *auth.RetryError
 	switch {
 	case errors.As(err, &retry):
@@ -49,13 +49,22 @@ func (s *Server) authError(w http.ResponseWriter, err error) *apiError {
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "auth_unavailable", Message: "credentials cannot be checked right now; retry later", RetryAfter: 5 * time.Second}
 	case errors.Is(err, auth.ErrNoCredentials):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate"`)
-		if s.opts.Login != nil {
+		if s.opts.Login != nil && !fromScript(r) {
 			w.Header().Add("WWW-Authenticate", `Basic realm="agentgate", charset="UTF-8"`)
 		}
 		return &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "credentials are required"}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate", error="invalid_token"`)
 	return &apiError{Status: http.StatusUnauthorized, Code: "invalid_credentials", Message: "the credentials are not valid"}
+}
+
+// fromScript reports whether a browser sent r for a script (fetch, XHR)
+// rather than for a navigation. Scripts get no Basic challenge: a browser
+// answers one with its own sign-in dialog, over the chat page's form, and
+// a headless one waits on it for ever.
+func fromScript(r *http.Request) bool {
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return mode != "" && mode != "navigate"
 }
 
 // withOriginLock refuses requests that lack the edge's secret header, so
@@ -92,7 +101,7 @@ func (s *Server) handleLogin() http.Handler {
 		}
 		token, expires, err := s.opts.Login.Login(req.Username, req.Password, clientIP(r))
 		if err != nil {
-			s.writeError(w, r, s.authError(w, err))
+			s.writeError(w, r, s.authError(w, r, err))
 			return
 		}
 		info(r.Context()).principal = req.Username

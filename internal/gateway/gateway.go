@@ -82,6 +82,8 @@ type Options struct {
 	// the wait for the first upstream event, the silence between two, and
 	// the whole. Zero means no bound.
 	FirstByteTimeout, IdleTimeout, TotalTimeout time.Duration
+	// Chat serves the embedded chat page at GET /chat.
+	Chat bool
 	// Logger receives the access log and upstream failures in full.
 	Logger *slog.Logger
 	// Metrics receives every request's figures; nil records none.

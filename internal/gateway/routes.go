@@ -3,7 +3,10 @@ package gateway
 import (
 	"net/http"
 	"path"
+	"slices"
 	"strings"
+
+	"github.com/agentgate/agentgate/internal/web"
 )
 
 // routes lists every route the gateway serves.
@@ -27,6 +30,12 @@ func (s *Server) routes() http.Handler {
 	if s.opts.MetricsHandler != nil {
 		handle("GET /metrics", s.opts.MetricsHandler)
 	}
+	if s.opts.Chat {
+		page := web.Handler()
+		for _, p := range web.Paths() {
+			handle("GET "+p, page)
+		}
+	}
 	mux.Handle("/", s.handleNoRoute())
 	return s.withRequestID(s.withObserve(s.withOriginLock(s.withCORS(s.withNetwork(s.withCleanPath(mux))))))
 }
@@ -35,7 +44,8 @@ func (s *Server) routes() http.Handler {
 func (s *Server) handleNoRoute() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
-		getOnly := p == "/healthz" || p == "/readyz" || (p == "/metrics" && s.opts.MetricsHandler != nil)
+		getOnly := p == "/healthz" || p == "/readyz" || (p == "/metrics" && s.opts.MetricsHandler != nil) ||
+			(s.opts.Chat && slices.Contains(web.Paths(), p))
 		if p == "/" || isInvocationsPath(p) || getOnly {
 			allow := "GET, POST"
 			if p != "/" {

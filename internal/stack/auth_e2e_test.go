@@ -204,6 +204,20 @@ func TestPasswordSignIn(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	})
+	t.Run("navigations are offered Basic, a page's scripts are not", func(t *testing.T) {
+		for _, tt := range []struct {
+			mode  string
+			basic bool
+		}{{"", true}, {"navigate", true}, {"cors", false}, {"same-origin", false}} {
+			resp, _ := do(t, "GET", l.URL+"/agents", "", "Sec-Fetch-Mode", tt.mode)
+			challenges := strings.Join(resp.Header.Values("WWW-Authenticate"), " | ")
+			if resp.StatusCode != 401 || strings.Contains(challenges, "Basic ") != tt.basic || !strings.Contains(challenges, "Bearer ") {
+				// A Basic challenge to a fetch makes the browser show its
+				// own dialog over the chat page's form.
+				t.Errorf("Sec-Fetch-Mode %q: status %d, challenges %q; want 401 with Basic offered: %v", tt.mode, resp.StatusCode, challenges, tt.basic)
+			}
+		}
+	})
 	t.Run("an unknown user and a wrong password answer alike", func(t *testing.T) {
 		r1, b1 := do(t, "POST", l.URL+"/auth/login", `{"username":"nobody","password":"whatever1"}`)
 		r2, b2 := do(t, "POST", l.URL+"/auth/login", `{"username":"ada","password":"whatever1"}`)

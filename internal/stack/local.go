@@ -47,6 +47,8 @@ type LocalOptions struct {
 type Local struct {
 	// URL is the gateway's base URL, http://HOST:PORT.
 	URL string
+	// ChatURL is the chat page's URL, or "" when the page is off.
+	ChatURL string
 	// AgentURL and EmulatorURL are the inner servers' base URLs.
 	AgentURL, EmulatorURL string
 	// ARN is the emulated runtime's ARN, AccountID the account inside it.
@@ -63,7 +65,8 @@ type Local struct {
 
 // StartLocal starts the whole chain on loopback: the agent server, the
 // AgentCore emulator in front of it, and the gateway in front of that, with
-// a fresh key pair between gateway and emulator. Everything stops when ctx
+// a fresh key pair between gateway and emulator. The chat page is on unless
+// cfg turns it off. Everything stops when ctx
 // ends; Wait waits for that.
 func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Local, error) {
 	log := opts.Logger
@@ -120,6 +123,15 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	cfg.Agents = map[string]config.Agent{DemoAgent: {ARN: demoARN, Region: "us-east-1", Endpoint: l.EmulatorURL}}
 	cfg.DefaultAgent = DemoAgent
 	cfg.Metrics.Listen = "" // each server's metrics on its own address
+	if cfg.Chat.Enabled == nil {
+		// The local stack is for trying things: the page is on unless
+		// the configuration turns it off.
+		on := true
+		cfg.Chat.Enabled = &on
+	}
+	if *cfg.Chat.Enabled {
+		l.ChatURL = l.URL + "/chat"
+	}
 	l.Config = cfg
 
 	agentSrv, err := NewAgentServer(cfg, provider, log.With("server", "agent"))

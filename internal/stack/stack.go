@@ -133,6 +133,7 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 		MaxPromptChars:   cfg.Limits.MaxPromptChars,
 		DefaultFormat:    format.Original,
 		SSE:              sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
+		Chat:             cfg.Chat.On(false),
 		Logger:           log,
 	})
 }

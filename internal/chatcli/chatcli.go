@@ -1,0 +1,368 @@
+// Package chatcli is `agentgate chat`: a terminal client that sends each
+// line the user types to an agent through the gateway, prints the answer
+// as it streams (the ndjson format), keeps the conversation's session id
+// across turns, and lets an interrupt stop the answer being printed
+// without ending the program.
+package chatcli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SessionHeader carries the runtime session id (the gateway's name for it).
+const SessionHeader = "X-Agentgate-Session-Id"
+
+// Options is the client's whole configuration.
+type Options struct {
+	// URL is the gateway's base URL, like http://127.0.0.1:8080.
+	URL string
+	// Agent is the public agent name; empty picks the gateway's default.
+	Agent string
+	// APIKey, when set, authenticates every request.
+	APIKey string
+	// User and Password, when both set and APIKey is not, sign in through
+	// POST /auth/login.
+	User, Password string
+	// Stdin carries the user's lines; Stdout the answers; Stderr prompts
+	// for credentials and errors.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// ReadSecret reads a password or key without echo (a terminal); nil
+	// reads a line of Stdin.
+	ReadSecret func(prompt string) (string, error)
+	// Interrupts, when set, is called once signed in and returns the
+	// channel whose receives stop the answer streaming; at the prompt they
+	// only remind how to leave. Called that late, it leaves an interrupt
+	// during sign-in its default effect: ending the program.
+	Interrupts func() <-chan struct{}
+	// HTTPClient defaults to one without a timeout: answers stream for as
+	// long as the agent talks.
+	HTTPClient *http.Client
+}
+
+// ErrUnauthorized is returned when the gateway refuses the credentials.
+var ErrUnauthorized = errors.New("the gateway refused the credentials")
+
+// APIError is the gateway's error answer.
+type APIError struct {
+	Status     int
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RequestID  string `json:"requestId"`
+	RetryAfter time.Duration
+	// basic: the 401 offered ID/password sign-in.
+	basic bool
+}
+
+func (e *APIError) Error() string {
+	s := e.Message
+	if s == "" {
+		s = http.StatusText(e.Status)
+	}
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry in %s", e.RetryAfter)
+	}
+	if e.Code != "" {
+		s += " (" + e.Code
+		if e.RequestID != "" {
+			s += ", request " + e.RequestID
+		}
+		s += ")"
+	}
+	return s
+}
+
+// client holds one chat's state: credentials, agent and session.
+type client struct {
+	o       Options
+	base    *url.URL
+	header  http.Header
+	agent   string
+	session string
+	lines   *bufio.Reader
+	// interrupt is nil (never ready) until signed in.
+	interrupt <-chan struct{}
+}
+
+// Run chats until Stdin ends, the user types /quit or ctx ends. It fails
+// when the gateway cannot be reached or refuses the credentials.
+func Run(ctx context.Context, o Options) error {
+	base, err := url.Parse(strings.TrimRight(o.URL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("--url %q: want the gateway's base URL, like http://127.0.0.1:8080", o.URL)
+	}
+	if o.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		defer tr.CloseIdleConnections()
+		o.HTTPClient = &http.Client{Transport: tr}
+	}
+	if o.Stdin == nil {
+		o.Stdin = strings.NewReader("")
+	}
+	c := &client{o: o, base: base, header: http.Header{}, lines: bufio.NewReader(o.Stdin)}
+	if err := c.signIn(ctx); err != nil {
+		return err
+	}
+	if o.Interrupts != nil {
+		c.interrupt = o.Interrupts()
+	}
+	fmt.Fprintf(o.Stdout, "Chatting with %q at %s. Ctrl-C stops an answer; /new starts over; Ctrl-D or /quit leaves.\n", c.agent, o.URL)
+	return c.loop(ctx)
+}
+
+// loop reads the user's lines one at a time, on another goroutine, so
+// that an interrupt or the end of ctx is seen while it waits for one.
+func (c *client) loop(ctx context.Context) error {
+	type line struct {
+		text string
+		err  error
+	}
+	lines := make(chan line)
+	next := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(lines)
+		for range next {
+			s, err := c.lines.ReadString('\n')
+			select {
+			case lines <- line{s, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer close(next)
+	for {
+		fmt.Fprint(c.o.Stdout, "> ")
+		next <- struct{}{}
+		var l line
+		for read := false; !read; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c.interrupt:
+				fmt.Fprint(c.o.Stdout, "\n(Ctrl-D or /quit leaves)\n> ")
+			case l = <-lines:
+				read = true
+			}
+		}
+		text := strings.TrimSpace(l.text)
+		switch {
+		case text == "/quit" || text == "/exit":
+			return nil
+		case text == "/new":
+			c.session = ""
+			fmt.Fprintln(c.o.Stdout, "(new conversation)")
+		case text != "":
+			if err := c.turn(ctx, text); err != nil {
+				return err
+			}
+		}
+		if l.err != nil {
+			if !errors.Is(l.err, io.EOF) {
+				return l.err
+			}
+			if l.text != "" || text == "" {
+				fmt.Fprintln(c.o.Stdout)
+			}
+			return nil
+		}
+	}
+}
+
+// turn sends one prompt and prints the answer as it streams. Errors the
+// user can act on are printed and the chat goes on; refused credentials
+// end it.
+func (c *client) turn(ctx context.Context, prompt string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-c.interrupt:
+			close(stopped)
+			cancel()
+		case <-done:
+		}
+	}()
+
+	start := time.Now()
+	res, err := c.invoke(ctx, prompt, start)
+	select {
+	case <-stopped:
+		fmt.Fprintf(c.o.Stdout, "\n[stopped after %s]\n", round(time.Since(start)))
+		return nil
+	default:
+	}
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+		return fmt.Errorf("%w: %v", ErrUnauthorized, apiErr)
+	case errors.As(err, &apiErr) && res.wrote:
+		fmt.Fprintf(c.o.Stdout, "\n[error: %v]\n", apiErr)
+	case err != nil && ctx.Err() == nil:
+		if res.wrote {
+			fmt.Fprintln(c.o.Stdout)
+		}
+		fmt.Fprintf(c.o.Stderr, "error: %v\n", err)
+	case err == nil:
+		fmt.Fprintf(c.o.Stdout, "\n[%s]\n", res.summary(time.Since(start)))
+	}
+	return nil
+}
+
+type usage struct {
+	InputTokens  int64 `json:"inputTokens"`
+	OutputTokens int64 `json:"outputTokens"`
+}
+
+// result is what a turn printed and learnt.
+type result struct {
+	wrote     bool
+	firstText time.Duration
+	usage     *usage
+}
+
+func (r result) summary(total time.Duration) string {
+	var parts []string
+	if r.usage != nil {
+		parts = append(parts, fmt.Sprintf("%d in / %d out tokens", r.usage.InputTokens, r.usage.OutputTokens))
+	} else {
+		parts = append(parts, "no usage reported")
+	}
+	if r.wrote {
+		parts = append(parts, "first text "+round(r.firstText).String())
+	}
+	parts = append(parts, round(total).String()+" total")
+	return strings.Join(parts, " · ")
+}
+
+func round(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
+// invoke streams one answer to Stdout. The time to the first text counts
+// from start, when the user sent the prompt.
+func (c *client) invoke(ctx context.Context, prompt string, start time.Time) (result, error) {
+	var res result
+	body := map[string]string{"prompt": prompt, "response": "ndjson"}
+	if c.session != "" {
+		body["runtimeSessionId"] = c.session
+	}
+	b, _ := json.Marshal(body)
+	resp, err := c.do(ctx, http.MethodPost, "/agents/"+url.PathEscape(c.agent)+"/invocations", b)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return res, readError(resp)
+	}
+	if id := resp.Header.Get(SessionHeader); id != "" {
+		c.session = id
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var ev struct {
+			Type  string    `json:"type"`
+			Text  string    `json:"text"`
+			ID    string    `json:"id"`
+			Usage *usage    `json:"usage"`
+			Error *APIError `json:"error"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return res, fmt.Errorf("the gateway sent a line that is not JSON: %.80q", line)
+		}
+		switch ev.Type {
+		case "text":
+			if !res.wrote {
+				res.wrote, res.firstText = true, time.Since(start)
+			}
+			if _, err := io.WriteString(c.o.Stdout, ev.Text); err != nil {
+				return res, err
+			}
+		case "usage":
+			res.usage = ev.Usage
+		case "session":
+			if ev.ID != "" {
+				c.session = ev.ID
+			}
+		case "error":
+			if ev.Error == nil {
+				ev.Error = &APIError{Message: "the answer failed"}
+			}
+			res.wrote = true // the error is printed after the text
+			return res, ev.Error
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return res, fmt.Errorf("the answer was cut off: %w", err)
+	}
+	return res, nil
+}
+
+func (c *client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, r)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/x-ndjson, application/json")
+	resp, err := c.o.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot reach the gateway: %w", err)
+	}
+	return resp, nil
+}
+
+// readError reads the gateway's {"error":{...}} answer.
+func readError(resp *http.Response) *APIError {
+	var body struct{ Error APIError }
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
+	e := body.Error
+	e.Status = resp.StatusCode
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	if e.RequestID == "" {
+		e.RequestID = resp.Header.Get("X-Request-Id")
+	}
+	return &e
+}
