@@ -319,10 +319,18 @@ func TestNextReturnsABlockWithoutWaitingForMoreInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pr, pw := io.Pipe()
-			t.Cleanup(func() { pw.Close() })
+			// One writer, in order: a write blocks until Next has read it
+			// all, and a step may expect no block before the next write.
+			writes := make(chan string, len(tt.steps))
+			go func() {
+				for w := range writes {
+					pw.Write([]byte(w))
+				}
+			}()
+			t.Cleanup(func() { close(writes); pw.Close() })
 			r := sse.NewReader(pr, sse.Options{})
 			for _, s := range tt.steps {
-				go pw.Write([]byte(s.write)) // blocks until Next has read it all
+				writes <- s.write
 				for _, want := range s.want {
 					got, err := nextWithin(t, r)
 					if err != nil {
