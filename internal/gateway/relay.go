@@ -92,8 +92,11 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	// until the end, so a failure can still be answered with a status.
 	b, ok := enc.(interface{ Buffered() bool })
 	buffered := ok && b.Buffered()
-	flush := flusher(w)
+	// Nor may it flush: a flush sends the 200 and its headers, after which
+	// a failure could only be an error body under a success status.
+	flush := func() {}
 	if !buffered {
+		flush = flusher(w)
 		w.WriteHeader(http.StatusOK)
 		flush()
 	}
