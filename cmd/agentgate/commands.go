@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -46,7 +48,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return srv.Serve(ctx)
 	}
 	return serveWithMetrics(ctx, cfg, log, tel.Scrape, func() error {
-		return stack.ListenAndServe(ctx, cfg.Listen, gw, stack.Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log, "gateway")
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		log.Info("gateway listening", "addr", "http://"+ln.Addr().String())
+		return stack.ServeGateway(ctx, ln, gw, cfg, log, tel.Metrics)
 	})
 }
 
@@ -69,6 +76,12 @@ func serveWithMetrics(ctx context.Context, cfg config.Config, log *slog.Logger, 
 	go func() {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", scrape)
+		// Liveness beside the metrics: probes that come this way are never
+		// refused by the public listener's connection caps.
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+		})
 		metrics <- stack.ListenAndServe(ctx, cfg.Metrics.Listen, mux, stack.Drain{}, log, "metrics")
 		cancel()
 	}()

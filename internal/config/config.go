@@ -19,6 +19,9 @@ import (
 type Config struct {
 	// Listen is the gateway's address.
 	Listen string `yaml:"listen" env:"AGENTGATE_LISTEN"`
+	// Server bounds connections and the reading of requests, before any
+	// request reaches the gateway.
+	Server Server `yaml:"server"`
 	// DefaultAgent is the public name `POST /` invokes.
 	DefaultAgent string `yaml:"defaultAgent" env:"AGENTGATE_DEFAULT_AGENT"`
 	// Agents maps public names to upstream runtimes. Clients see only names.
@@ -58,6 +61,30 @@ type Config struct {
 	Agent AgentServer `yaml:"agent"`
 	// Emulator configures `agentgate agentcore-local`.
 	Emulator Emulator `yaml:"agentcoreLocal"`
+}
+
+// Server bounds the gateway's connections. A connection that sends its
+// request slowly, or not at all, is closed when its bound runs out; a
+// stream's own deadlines (timeouts.*) take over once the request is read.
+type Server struct {
+	// ReadHeaderTimeout bounds the reading of a request's line and headers.
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout" env:"AGENTGATE_READ_HEADER_TIMEOUT"`
+	// ReadTimeout bounds the reading of a whole request, headers and body,
+	// on every route, authenticated or not.
+	ReadTimeout time.Duration `yaml:"readTimeout" env:"AGENTGATE_READ_TIMEOUT"`
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration `yaml:"idleTimeout" env:"AGENTGATE_IDLE_TIMEOUT"`
+	// MaxHeaderBytes caps a request's line and headers together.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes" env:"AGENTGATE_MAX_HEADER_BYTES"`
+	// MaxConnections caps open connections in total; past it a new one is
+	// refused with a 503 at once. It is lowered at start to what the
+	// process's open-file limit allows.
+	MaxConnections int `yaml:"maxConnections" env:"AGENTGATE_MAX_CONNECTIONS"`
+	// MaxConnectionsPerIP caps open connections from one peer address;
+	// network.trustedProxies, which carry many clients, are exempt. 0 is
+	// no cap.
+	MaxConnectionsPerIP int `yaml:"maxConnectionsPerIP" env:"AGENTGATE_MAX_CONNECTIONS_PER_IP"`
 }
 
 // Agent is one upstream AgentCore runtime behind a public name.
@@ -359,8 +386,10 @@ func Default() Config {
 	return Config{
 		Listen:       "127.0.0.1:8080",
 		DefaultAgent: "default",
-		SendUserID:   true,
-		Retry:        Retry{MaxAttempts: 3, MaxBackoff: 2 * time.Second},
+		Server: Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: 64 << 10, MaxConnections: 10_000, MaxConnectionsPerIP: 256},
+		SendUserID: true,
+		Retry:      Retry{MaxAttempts: 3, MaxBackoff: 2 * time.Second},
 		Auth: Auth{
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute},
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},

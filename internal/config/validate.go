@@ -70,6 +70,7 @@ func (p problems) err() error {
 func (c *Config) ValidateGateway() error {
 	var p problems
 	checkListen(&p, "listen", c.Listen)
+	c.validateServer(&p)
 	if len(c.Agents) == 0 {
 		p.add("agents", "at least one agent is required (or set AGENTGATE_UPSTREAM_ARN)")
 	}
@@ -177,6 +178,30 @@ func (c *Config) ValidateGateway() error {
 	checkLog(&p, c.Log)
 	checkTelemetry(&p, c.Metrics, c.Tracing)
 	return p.err()
+}
+
+func (c *Config) validateServer(p *problems) {
+	s := c.Server
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"server.readHeaderTimeout", s.ReadHeaderTimeout}, {"server.readTimeout", s.ReadTimeout}, {"server.idleTimeout", s.IdleTimeout}} {
+		if d.v <= 0 {
+			p.add(d.field, "must be positive")
+		}
+	}
+	if s.ReadTimeout < s.ReadHeaderTimeout {
+		p.add("server.readTimeout", "covers the headers too, so it must be at least server.readHeaderTimeout (%v)", s.ReadHeaderTimeout)
+	}
+	if s.MaxHeaderBytes < 4<<10 || s.MaxHeaderBytes > 1<<20 {
+		p.add("server.maxHeaderBytes", "must be 4096 to 1048576")
+	}
+	if s.MaxConnections < 1 {
+		p.add("server.maxConnections", "must be positive")
+	}
+	if s.MaxConnectionsPerIP < 0 {
+		p.add("server.maxConnectionsPerIP", "must not be negative (0 is no cap)")
+	}
 }
 
 // ParsePrefix reads a CIDR, or a single address as a one-address prefix.

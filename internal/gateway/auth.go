@@ -93,9 +93,13 @@ type loginRequest struct {
 // also set as an HttpOnly cookie for the chat page.
 func (s *Server) handleLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		body, aerr := s.readBody(w, r, 16<<10)
+		if aerr != nil {
+			s.writeError(w, r, aerr)
+			return
+		}
 		var req loginRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Username == "" || req.Password == "" {
+		if err := json.Unmarshal(body, &req); err != nil || req.Username == "" || req.Password == "" {
 			s.writeError(w, r, badRequest(`send {"username": "...", "password": "..."} as JSON`))
 			return
 		}

@@ -48,6 +48,13 @@ type Options struct {
 	Sessions *session.Issuer
 	// MaxBodyBytes caps a request body.
 	MaxBodyBytes int64
+	// MaxHeaderBytes caps a request's line and headers (431 past it); 0
+	// leaves the bound to the HTTP server.
+	MaxHeaderBytes int
+	// BodyTimeout bounds the reading of a request body; 10 s when zero.
+	// Behind stack's HTTP server, server.readTimeout bounds the whole
+	// request too.
+	BodyTimeout time.Duration
 	// MaxPromptChars caps a prompt, in characters.
 	MaxPromptChars int
 	// DefaultFormat is used when neither the body nor Accept picks one.
@@ -128,6 +135,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = 10 * time.Second
 	}
 	if opts.MaxPromptChars <= 0 {
 		opts.MaxPromptChars = 100_000

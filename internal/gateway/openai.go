@@ -148,7 +148,7 @@ func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (*chatReques
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return nil, publicError(err, "")
 	}
-	body, aerr := s.readBody(w, r)
+	body, aerr := s.readBody(w, r, s.opts.MaxBodyBytes)
 	if aerr != nil {
 		return nil, aerr
 	}

@@ -43,7 +43,7 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 			return nil, err
 		}
-		body, aerr := s.readBody(w, r)
+		body, aerr := s.readBody(w, r, s.opts.MaxBodyBytes)
 		if aerr != nil {
 			return nil, aerr
 		}
@@ -172,15 +172,11 @@ func (s *Server) pickFormat(field, accept string) (format.Name, error) {
 	return s.opts.DefaultFormat, nil
 }
 
-// bodyTimeout bounds the reading of a request body. The server has no
-// ReadTimeout, which would cut long streams too.
-const bodyTimeout = 10 * time.Second
-
-// readBody reads a request body within MaxBodyBytes and bodyTimeout.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+// readBody reads a request body within limit bytes and BodyTimeout.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apiError) {
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case err == nil:
@@ -192,7 +188,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 		return body, nil
 	case errors.As(err, &tooLarge):
 		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-			Message: fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes)}
+			Message: fmt.Sprintf("the request body is larger than %d bytes", limit)}
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, &apiError{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: "the request body did not arrive in time"}
 	}

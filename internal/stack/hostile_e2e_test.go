@@ -19,9 +19,13 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 )
 
-// readHeaderTimeout is the header deadline NewHTTPServer gives every
-// server; no configuration field changes it.
-const readHeaderTimeout = 10 * time.Second
+// The corpus's request bounds (server.readHeaderTimeout and
+// server.readTimeout), shorter than the defaults so that slow clients
+// wait them out sooner.
+const (
+	readHeaderTimeout = 3 * time.Second
+	readTimeout       = 5 * time.Second
+)
 
 // rawRequest is a request written byte for byte to a fresh connection,
 // where an HTTP client would have sanitised it.
@@ -264,6 +268,7 @@ type hostileCase struct {
 func TestHostileInputGetsAClearAnswer(t *testing.T) {
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 0
+	cfg.Server.ReadHeaderTimeout, cfg.Server.ReadTimeout = readHeaderTimeout, readTimeout
 	agent := &payloadLog{}
 	reports := &reportLog{}
 	l := startWithConfig(t, cfg, LocalOptions{WrapAgent: agent.wrap, OnInvocation: reports.add})
@@ -432,14 +437,34 @@ func TestHostileInputGetsAClearAnswer(t *testing.T) {
 		{name: "a GET whose query has invalid percent escapes is 400",
 			req:    rawGet("/?prompt=%zz%"),
 			status: 400, code: "invalid_request"},
-		{name: "a 100 KB request line is refused by the HTTP server with 431",
+		{name: "a 100 KB request line is refused with the gateway's 431",
 			req:    rawGet("/?prompt=" + strings.Repeat("a", 100<<10)),
+			status: 431, code: "headers_too_large",
+			// Regression (was a bug): net/http refused it in plain text, without a
+			// request id.
+			regression: "stack.NewHTTPServer: MaxHeaderBytes refuses big headers with net/http's plain-text 431"},
+		{name: "70 KB of headers are refused with the gateway's 431",
+			req:    rawGet("/?prompt=hi", "X-Pad: "+strings.Repeat("a", 70<<10)),
+			status: 431, code: "headers_too_large"},
+		{name: "a request with both Content-Length and Transfer-Encoding is answered and its connection closed",
+			req: rawRequest{
+				head: "POST / HTTP/1.1\r\nHost: agentgate.test\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+				body: fixed("28\r\n{\"prompt\":\"hi\",\"response\":\"transformed\"}\r\n0\r\n\r\n"),
+			},
+			status: 200,
+			check: func(t *testing.T, a answer) {
+				if !a.closed {
+					t.Fatal("the connection stayed open after a request that declared two body lengths (RFC 9112 §6.1)")
+				}
+			}},
+		{name: "a 300 KB request line, far past server.maxHeaderBytes, is refused by the HTTP server with 431",
+			req:    rawGet("/?prompt=" + strings.Repeat("a", 300<<10)),
 			status: 431, byServer: true},
-		{name: "headers sent one byte per 100 ms are cut off by ReadHeaderTimeout",
+		{name: "headers sent one byte per 100 ms are cut off by server.readHeaderTimeout",
 			req: rawRequest{body: paced("POST / HTTP/1.1\r\nHost: agentgate.test\r\nX-Pad: "+strings.Repeat("a", 1000), 100*time.Millisecond)},
 			// net/http hangs up on a header timeout without answering.
 			status: 0, byServer: true, slow: true},
-		{name: "a body sent one byte per 100 ms is cut off",
+		{name: "a body sent one byte per 100 ms is cut off by server.readTimeout",
 			req: rawRequest{
 				head: requestHead("POST", "/", 1000),
 				body: paced(`{"prompt":"`+strings.Repeat("a", 1000-len(`{"prompt":"`)), 100*time.Millisecond),
@@ -459,7 +484,7 @@ func TestHostileInputGetsAClearAnswer(t *testing.T) {
 				case tt.slow:
 					// A slow client waits out a server timeout: seconds
 					// of waiting, not of work, so the slow ones overlap.
-					within = readHeaderTimeout + 2*time.Second
+					within = readTimeout + 2*time.Second
 					t.Parallel()
 				case tt.within > 0:
 					within = tt.within

@@ -173,7 +173,13 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	inner := Drain{Grace: cfg.Timeouts.ShutdownGrace + 3*time.Second}
 	l.serve(ctx, agentHandler, agentLn, inner, log)
 	l.serve(ctx, emu, emuLn, inner, log)
-	l.serve(ctx, gw, gwLn, Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort}, log)
+	l.wg.Go(func() {
+		if err := ServeGateway(ctx, gwLn, gw, cfg, log, tel.Metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l.mu.Lock()
+			l.errs = append(l.errs, err)
+			l.mu.Unlock()
+		}
+	})
 	return l, nil
 }
 

@@ -130,6 +130,8 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 		DefaultAgent:     cfg.DefaultAgent,
 		Sessions:         issuer,
 		MaxBodyBytes:     cfg.Limits.MaxBodyBytes,
+		MaxHeaderBytes:   cfg.Server.MaxHeaderBytes,
+		BodyTimeout:      cfg.Server.ReadTimeout,
 		MaxPromptChars:   cfg.Limits.MaxPromptChars,
 		DefaultFormat:    format.Original,
 		SSE:              sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
@@ -312,7 +314,8 @@ func NewEmulator(cfg config.Config, log *slog.Logger, onInvocation func(agentcor
 }
 
 // NewHTTPServer returns a server fit for long streams: no write timeout,
-// bounded header reading.
+// bounded header reading. It serves the agent server and the emulator;
+// the gateway's is NewGatewayServer.
 func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
