@@ -54,7 +54,9 @@
 //
 // The error's Text is for the log, never for a client: the SDK's "error"
 // and RUN_ERROR's message as the agent wrote them, any other error whole.
-// IsErrorEventName applies the same rule to an SSE event field.
+// IsErrorEventName applies the same rule to an SSE event field, and
+// MayMatter tells a pass-through which data it must decode to find errors
+// and usage.
 //
 // Decoding never fails. Data a decoder does not understand, and events it
 // understands but that carry nothing for the model (AG-UI RUN_STARTED,

@@ -93,6 +93,42 @@ func stringText(raw []byte) ([]byte, bool) {
 	return []byte(s), ok
 }
 
+// MayMatter reports whether data, one SSE event's data, could decode in
+// any dialect to an agent error or to usage: the only events a
+// pass-through must decode. It is a byte scan, cheap enough for every
+// event, and errs towards true: false only when data is not a JSON object,
+// or has none of "error", "exception" (in any ASCII case) or "metadata",
+// and no \u escape that could spell a letter of them.
+func MayMatter(data []byte) bool {
+	data = bytes.TrimSpace(data) // as Decode trims it
+	if len(data) == 0 || data[0] != '{' {
+		return false // strings are text; nothing else decodes
+	}
+	for i, c := range data {
+		switch c {
+		case 'e', 'E':
+			if hasPrefixFold(data[i:], "error") || hasPrefixFold(data[i:], "exception") {
+				return true
+			}
+		case 'm':
+			if bytes.HasPrefix(data[i:], []byte("metadata")) {
+				return true
+			}
+		case '\\':
+			if isLetterEscape(data[i:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isLetterEscape reports whether b starts with a \u escape that could
+// spell an ASCII letter: U+0040 to U+007F.
+func isLetterEscape(b []byte) bool {
+	return len(b) >= 6 && b[1] == 'u' && b[2] == '0' && b[3] == '0' && '4' <= b[4] && b[4] <= '7'
+}
+
 // lower folds an ASCII letter to lower case.
 func lower(c byte) byte {
 	if 'A' <= c && c <= 'Z' {

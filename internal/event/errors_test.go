@@ -156,10 +156,44 @@ func TestIsErrorEventName(t *testing.T) {
 	}
 }
 
+func TestMayMatter(t *testing.T) {
+	for _, tt := range errorShapes {
+		if !event.MayMatter([]byte(tt.data)) {
+			t.Errorf("MayMatter(%s) = false for %s; the passthrough would skip an agent error", tt.data, tt.name)
+		}
+	}
+	tests := []struct {
+		name string
+		data string
+		want bool
+	}{
+		{"usage", `{"event":{"metadata":{"usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3}}}}`, true},
+		{"the SDK's error object", `{"error": "boom"}`, true},
+		{"RUN_ERROR", `{"type":"RUN_ERROR","message":"boom"}`, true},
+		{"an object after spaces", " \t{\"error\":1}", true},
+		{"a key with an escaped letter", `{"\u0078":1}`, true},
+		{"a text delta", `{"event":{"contentBlockDelta":{"delta":{"text":"hi"},"contentBlockIndex":0}}}`, false},
+		{"an unwrapped text delta", `{"contentBlockDelta":{"delta":{"text":"Hello, world"}}}`, false},
+		{"a tool-use delta", `{"event":{"contentBlockDelta":{"delta":{"toolUse":{"input":"{\"city\":"}}}}}`, false},
+		{"a text delta with escaped non-ASCII", `{"event":{"contentBlockDelta":{"delta":{"text":"caf\u00e9 \ud83d\udc4b \u003c"}}}}`, false},
+		{"an AG-UI text delta", `{"type":"TEXT_MESSAGE_CONTENT","messageId":"m1","delta":"Hello"}`, false},
+		{"messageStart", `{"event":{"messageStart":{"role":"assistant"}}}`, false},
+		{"a JSON string", `"Hello"`, false},
+		{"a JSON string that names an error", `"ThrottlingException: error"`, false},
+		{"an array", `[{"error":1}]`, false},
+		{"empty data", ``, false},
+	}
+	for _, tt := range tests {
+		if got := event.MayMatter([]byte(tt.data)); got != tt.want {
+			t.Errorf("MayMatter(%s) = %v; want %v (%s)", tt.data, got, tt.want, tt.name)
+		}
+	}
+}
+
 // FuzzErrorShapes draws error events in random shapes, spellings and
 // escapes, naming random AWS resources, and content that names such
-// resources too: every dialect reads the error as the agent's error, and
-// reads the content as content, unchanged.
+// resources too: every dialect reads the error as the agent's error and
+// MayMatter picks it, and reads the content as content, unchanged.
 func FuzzErrorShapes(f *testing.F) {
 	f.Add(uint64(0), "Hello")
 	f.Add(uint64(1), "")
@@ -177,6 +211,9 @@ func FuzzErrorShapes(f *testing.F) {
 				t.Fatalf("%s: IsErrorEventName(%q) = false", e.Shape, e.Name)
 			}
 		} else {
+			if !event.MayMatter(e.Data) {
+				t.Fatalf("%s: MayMatter(%s) = false", e.Shape, e.Data)
+			}
 			for _, d := range event.Dialects {
 				got, ok := event.NewDecoder(d).Decode(nil, e.Data)
 				if !ok || len(got) != 1 || got[0].Kind != event.KindError {
@@ -200,4 +237,55 @@ func FuzzErrorShapes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzMayMatter checks MayMatter against the decoders: whatever the data,
+// when a decoder of any dialect reads an agent error or usage in it,
+// MayMatter is true, so the passthrough never skips one.
+func FuzzMayMatter(f *testing.F) {
+	for _, tt := range errorShapes {
+		f.Add([]byte(tt.data))
+	}
+	f.Add([]byte(`{"event":{"metadata":{"usage":{"inputTokens":1}}}}`))
+	f.Add([]byte(`{"type":"RUN_ERROR"}`))
+	f.Add([]byte(`{"event":{"contentBlockDelta":{"delta":{"text":"hi"},"contentBlockIndex":0}}}`))
+	f.Add([]byte(`{"type":"TEXT_MESSAGE_CHUNK","messageId":"m","delta":"x"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 512 || event.MayMatter(data) {
+			return // longer data finds nothing new, and slows the minimizer down
+		}
+		for _, d := range event.Dialects {
+			dec := event.NewDecoder(d)
+			for range 2 { // the second time with whatever state the first left
+				got, _ := dec.Decode(nil, data)
+				for _, e := range got {
+					if e.Kind == event.KindError || e.Usage != nil {
+						t.Fatalf("MayMatter(%q) = false, but %s reads %+v", data, d, e)
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkMayMatter measures the pass-through's check on the events that
+// make most of a stream: text deltas, which it must let go undecoded.
+func BenchmarkMayMatter(b *testing.B) {
+	deltas := [][]byte{
+		[]byte(`{"event": {"contentBlockDelta": {"delta": {"text": "The answer is 42, as the calculator says."}, "contentBlockIndex": 0}}}`),
+		[]byte(`{"type":"TEXT_MESSAGE_CONTENT","messageId":"m1","delta":"The answer is 42, as the calculator says."}`),
+		[]byte(`"The answer is 42, as the calculator says."`),
+	}
+	n := 0
+	for _, d := range deltas {
+		n += len(d)
+	}
+	b.SetBytes(int64(n))
+	for b.Loop() {
+		for _, d := range deltas {
+			if event.MayMatter(d) {
+				b.Fatalf("MayMatter(%s) = true", d)
+			}
+		}
+	}
 }
