@@ -28,7 +28,8 @@ type chunkState struct {
 //
 // Text messages open and close model messages (StopReason ""), content
 // deltas become text, tool-call argument deltas tool use, and THINKING_* and
-// REASONING_* content reasoning. RUN_ERROR is the agent's error. The rest
+// REASONING_* content reasoning. RUN_ERROR never gets here: it is an agent
+// error, which decodeObject reads in every dialect. The rest
 // (runs, steps, tool-call boundaries and results, state, snapshots, RAW,
 // CUSTOM) carry nothing for the model. AG-UI has no token usage, so nothing
 // here yields KindMetadata.
@@ -59,13 +60,6 @@ func (d *Decoder) agui(dst []Event, f *fields) (out []Event, known bool) {
 		return appendDelta(d.endChunk(dst), KindToolUse, f.delta), true
 	case "REASONING_MESSAGE_CONTENT", "THINKING_TEXT_MESSAGE_CONTENT":
 		return appendDelta(d.endChunk(dst), KindReasoning, f.delta), true
-	case "RUN_ERROR":
-		dst = d.endChunk(dst)
-		msg, ok := unquote(f.message)
-		if !ok || msg == "" {
-			msg, _ = unquote(f.code)
-		}
-		return append(dst, Event{Kind: KindError, Text: msg}), true
 	case "RUN_STARTED", "RUN_FINISHED", "STEP_STARTED", "STEP_FINISHED",
 		"TOOL_CALL_START", "TOOL_CALL_END", "TOOL_CALL_RESULT",
 		"THINKING_START", "THINKING_END", "THINKING_TEXT_MESSAGE_START", "THINKING_TEXT_MESSAGE_END",

@@ -92,11 +92,13 @@ func Decode(dst []Event, data []byte) (out []Event, ok bool) {
 }
 
 // fields holds the raw values of the top-level members that decide how an
-// object is read, found in one pass.
+// object is read, found in one pass, and whether the object is an agent
+// error.
 type fields struct {
 	typ, event, err                       []byte
 	delta, messageID, toolCallID, message []byte
 	code                                  []byte
+	failed                                bool
 }
 
 func scanFields(obj []byte) fields {
@@ -105,6 +107,9 @@ func scanFields(obj []byte) fields {
 		k, v, ok := it.next()
 		if !ok {
 			return f
+		}
+		if !f.failed {
+			f.failed = reportsError(k, v, true)
 		}
 		switch string(k) {
 		case "type":
@@ -127,18 +132,19 @@ func scanFields(obj []byte) fields {
 	}
 }
 
-// decodeObject routes a JSON object. An AG-UI event is an object whose
-// "type" is an AG-UI event type; the SDK's error object has a non-null
-// "error"; anything else may be a Converse event.
+// decodeObject routes a JSON object. An agent error, in any dialect, is
+// an object that reportsError says is one; an AG-UI event is an object
+// whose "type" is an AG-UI event type; anything else may be a Converse
+// event.
 func (d *Decoder) decodeObject(dst []Event, obj []byte) []Event {
 	f := scanFields(obj)
+	if f.failed {
+		return append(d.endChunk(dst), Event{Kind: KindError, Text: errorText(obj, &f)})
+	}
 	if d.dialect == AGUI || d.dialect == Auto {
 		if out, ok := d.agui(dst, &f); ok {
 			return out
 		}
-	}
-	if len(f.err) > 0 && !isNull(f.err) {
-		return append(dst, errorEvent(f.err))
 	}
 	if d.dialect == Strands || d.dialect == Auto {
 		return decodeConverse(dst, obj, f.event)
@@ -146,12 +152,23 @@ func (d *Decoder) decodeObject(dst []Event, obj []byte) []Event {
 	return dst
 }
 
-// errorEvent reads the AgentCore Python SDK's error object, whose "error" is
-// str(exception); any other value is kept as compact JSON.
-func errorEvent(raw []byte) Event {
-	s, ok := unquote(raw)
-	if !ok {
-		s = rawText(raw)
+// errorText is what the log keeps of an agent error: the "error" of the
+// AgentCore Python SDK's error object, which is str(exception), as a
+// string or else as compact JSON; RUN_ERROR's message, or its code when it
+// has none; any other error whole, as compact JSON.
+func errorText(obj []byte, f *fields) string {
+	switch {
+	case len(f.err) > 0 && !isNull(f.err):
+		if s, ok := unquote(f.err); ok {
+			return s
+		}
+		return rawText(f.err)
+	case equalString(f.typ, "RUN_ERROR"):
+		msg, ok := unquote(f.message)
+		if !ok || msg == "" {
+			msg, _ = unquote(f.code)
+		}
+		return msg
 	}
-	return Event{Kind: KindError, Text: s}
+	return rawText(obj)
 }

@@ -35,7 +35,8 @@ type Usage struct {
 type Event struct {
 	Kind Kind
 	// Text is the delta for KindText, KindToolUse and KindReasoning, and the
-	// agent's own message for KindError (for the log, never for a client).
+	// agent's own message or the whole error event for KindError (for the
+	// log, never for a client).
 	Text string
 	// StopReason is set on KindMessageStop when the agent gave one, as it
 	// gave it ("end_turn", "tool_use", ...); AG-UI gives none, so it is "".

@@ -15,7 +15,8 @@ import (
 // Keys are matched byte for byte, as agents send them: unlike
 // encoding/json's struct decoding, "Delta" is not "delta", and a key written
 // with escapes matches nothing. A repeated key counts once, last one wins, as
-// in encoding/json.
+// in encoding/json. The error rule (errors.go) is the exception: it reads
+// every key, unescaped and in any case.
 
 // members iterates over the members of one JSON object.
 type members struct {

@@ -35,21 +35,34 @@ type run struct {
 
 // relay drives enc over the upstream SSE stream body as internal/gateway's
 // copyStream does: each block to Raw, its events (sse.Reader +
-// event.Decode) to Event, an agent's error report or a read error to Fail,
-// the end of the stream to Finish. With beat, it also sends a heartbeat
-// before the first block and after every block.
+// event.Decode) to Event, an agent's error report (an event that decodes
+// to one, or a block whose event field names an error) or a read error to
+// Fail, the end of the stream to Finish. With beat, it also sends a
+// heartbeat before the first block and after every block.
 func relay(enc format.Encoder, body io.Reader, beat bool) run {
 	return relayWith(event.NewDecoder(event.Auto), enc, body, beat)
 }
 
 // relayWith is relay reading the stream with dec.
 func relayWith(dec *event.Decoder, enc format.Encoder, body io.Reader, beat bool) run {
+	return relayStream(dec, enc, body, beat, false)
+}
+
+// relayStream is relayWith. With passthrough, it decodes only the data
+// that event.MayMatter picks, as the gateway does for the format that
+// reads no event (original).
+func relayStream(dec *event.Decoder, enc format.Encoder, body io.Reader, beat, passthrough bool) run {
 	var r run
 	call := func(err error) bool {
 		if err != nil && r.err == nil {
 			r.err = err
 		}
 		return err == nil
+	}
+	fail := func(f *format.Failure) run {
+		r.failed = f
+		call(enc.Fail(*f))
+		return r
 	}
 	rd := sse.NewReader(body, sse.Options{})
 	var events []event.Event
@@ -63,19 +76,18 @@ func relayWith(dec *event.Decoder, enc format.Encoder, body io.Reader, beat bool
 			return r
 		}
 		if err != nil {
-			r.failed = &brokenFailure
-			call(enc.Fail(brokenFailure))
-			return r
+			return fail(&brokenFailure)
+		}
+		if event.IsErrorEventName(blk.Type) {
+			return fail(&agentFailure)
 		}
 		events = events[:0]
-		if blk.HasData && !blk.Incomplete {
+		if blk.HasData && !blk.Incomplete && (!passthrough || event.MayMatter(blk.Data)) {
 			events, _ = dec.Decode(events, blk.Data)
 		}
 		for _, e := range events {
 			if e.Kind == event.KindError {
-				r.failed = &agentFailure
-				call(enc.Fail(agentFailure))
-				return r
+				return fail(&agentFailure)
 			}
 		}
 		r.raw = append(r.raw, blk.Raw...)
