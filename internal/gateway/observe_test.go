@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/agentgate/agentgate/internal/auth"
-	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/upstream"
 )
@@ -230,30 +229,4 @@ func TestABurstOfEventsLeavesInOneFlushAndALoneEventAtOnce(t *testing.T) {
 	if len(w.flushed) < 3 || w.flushed[1] != burst || w.flushed[2] != lone {
 		t.Fatalf("flushes after %v body bytes, want after 0, %d (the burst at once) and %d (the lone event)", w.flushed, burst, lone)
 	}
-}
-
-// FuzzMayMatter checks that original mode's shortcut loses nothing: data
-// that mayMatter passes over decodes, in every dialect, to no error report
-// and no usage.
-func FuzzMayMatter(f *testing.F) {
-	for _, s := range []string{
-		`{"error":"boom","error_type":"ValueError"}`, `{"event":{"metadata":{"usage":{"inputTokens":1}}}}`,
-		`{"type":"RUN_ERROR","message":"x"}`, `{"metadata":{"usage":{"totalTokens":3}}}`, `"text"`,
-		`{"event":{"contentBlockDelta":{"delta":{"text":"\"error\""}}}}`, `{"type":"TEXT_MESSAGE_CONTENT","delta":"hi"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if mayMatter(data) {
-			return
-		}
-		for _, d := range event.Dialects {
-			events, _ := event.NewDecoder(d).Decode(nil, data)
-			for _, e := range events {
-				if e.Kind == event.KindError || e.Kind == event.KindMetadata {
-					t.Fatalf("%s decodes %q to kind %v, which original mode would miss", d, data, e.Kind)
-				}
-			}
-		}
-	})
 }

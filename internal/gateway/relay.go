@@ -200,19 +200,26 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, passthrough bool, b
 		if err != nil {
 			return res, err
 		}
+		// An agent's error report can carry upstream internals (ARNs, hosts):
+		// it never passes through, not even in original mode; the stream
+		// ends with agentgate's own terminal error instead. So does one cut
+		// short at the stream's end, which no decoder can read.
+		if event.IsErrorEventName(blk.Type) {
+			return res, &agentError{msg: string(blk.Raw)}
+		}
+		if blk.Incomplete && mayHoldReport(blk.Raw) {
+			return res, errCutReport
+		}
 		events = events[:0]
 		if blk.HasData && !blk.Incomplete {
 			res.events++
-			if !passthrough || mayMatter(blk.Data) {
+			if !passthrough || event.MayMatter(blk.Data) {
 				var ok bool
 				if events, ok = dec.Decode(events, blk.Data); !ok && !passthrough {
 					res.skipped++ // left out of the answer
 				}
 			}
 		}
-		// An agent's error report can carry upstream internals (ARNs, hosts):
-		// it never passes through, not even in original mode; the stream
-		// ends with agentgate's own terminal error instead.
 		for _, e := range events {
 			if e.Kind == event.KindError {
 				return res, &agentError{msg: e.Text}
@@ -233,21 +240,16 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, passthrough bool, b
 	}
 }
 
-// Keys of the only events a passthrough stream must read: an agent's error
-// report, which never passes, and its usage, which budgets and metrics
-// count.
-var (
-	keyError    = []byte(`"error"`)
-	keyMetadata = []byte(`"metadata"`)
-	keyRunError = []byte(`"RUN_ERROR"`)
-)
+// errCutReport ends a stream whose last block was cut short and may hold
+// an error report.
+var errCutReport = errors.New("gateway: the stream ended inside an event that may be an error report")
 
-// mayMatter reports whether an event's data could hold an error report or
-// usage. The decoders match keys and AG-UI types byte for byte, and a quote
-// cannot stand unescaped inside a JSON string, so data without these bytes
-// decodes to neither: original mode skips decoding it, most of its cost.
-func mayMatter(data []byte) bool {
-	return bytes.Contains(data, keyError) || bytes.Contains(data, keyMetadata) || bytes.Contains(data, keyRunError)
+// mayHoldReport reports whether the raw bytes of an incomplete block could
+// hold an error report or usage, by the test original mode applies to
+// whole events' data.
+func mayHoldReport(raw []byte) bool {
+	i := bytes.IndexByte(raw, '{')
+	return i >= 0 && event.MayMatter(raw[i:])
 }
 
 // output serialises what goes to the client: the stream's blocks, and
