@@ -245,9 +245,15 @@ type Network struct {
 	Allow []string `yaml:"allow"`
 	// Deny refuses clients in these CIDRs; it wins over Allow.
 	Deny []string `yaml:"deny"`
-	// TrustedProxies are peers whose X-Forwarded-For and
-	// CloudFront-Viewer-Address headers name the real client.
+	// TrustedProxies are peers whose X-Forwarded-For header names the real
+	// client.
 	TrustedProxies []string `yaml:"trustedProxies"`
+	// CloudFrontProxies are peers whose CloudFront-Viewer-Address header
+	// names the real client: CloudFront itself, never a proxy that passes
+	// on what the client sent. In Lambda mode, behind the origin lock, the
+	// function URL's caller is CloudFront, and an empty list means every
+	// peer.
+	CloudFrontProxies []string `yaml:"cloudFrontProxies"`
 	// CORSOrigins may call the gateway from a browser page.
 	CORSOrigins []string `yaml:"corsOrigins"`
 }

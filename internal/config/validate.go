@@ -154,7 +154,7 @@ func (c *Config) ValidateGateway() error {
 	for _, l := range []struct {
 		field string
 		cidrs []string
-	}{{"network.allow", c.Network.Allow}, {"network.deny", c.Network.Deny}, {"network.trustedProxies", c.Network.TrustedProxies}} {
+	}{{"network.allow", c.Network.Allow}, {"network.deny", c.Network.Deny}, {"network.trustedProxies", c.Network.TrustedProxies}, {"network.cloudFrontProxies", c.Network.CloudFrontProxies}} {
 		for i, cidr := range l.cidrs {
 			if _, err := ParsePrefix(cidr); err != nil {
 				p.add(fmt.Sprintf("%s[%d]", l.field, i), "%q is not an IP address or CIDR", cidr)

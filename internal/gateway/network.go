@@ -15,9 +15,13 @@ type Network struct {
 	Allow []netip.Prefix
 	// Deny refuses these clients; it wins over Allow.
 	Deny []netip.Prefix
-	// TrustedProxies may name the client in X-Forwarded-For or
-	// CloudFront-Viewer-Address.
+	// TrustedProxies may name the client in X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// CloudFrontProxies may name the client in CloudFront-Viewer-Address.
+	// It is a list of its own because any client can send the header: only
+	// a peer that is CloudFront (which overwrites it) may be believed, and
+	// a trusted proxy of another kind passes the client's own value on.
+	CloudFrontProxies []netip.Prefix
 	// CORSOrigins may call from browser pages; "*" allows any origin
 	// (without credentials).
 	CORSOrigins []string
@@ -27,37 +31,70 @@ func contains(prefixes []netip.Prefix, a netip.Addr) bool {
 	return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
-// clientAddr finds the caller's address. Forwarding headers count only
-// when the peer is a trusted proxy; in X-Forwarded-For the client is the
-// right-most address that is not itself a trusted proxy, since anything to
-// its left was written by the client.
-func (n *Network) clientAddr(r *http.Request) netip.Addr {
+// clientAddr finds the caller's address. CloudFront-Viewer-Address counts
+// only from a CloudFront proxy, X-Forwarded-For only from a trusted proxy.
+// In X-Forwarded-For the client is the right-most address that is not
+// itself a trusted proxy, since anything to its left was written by the
+// client. A hop there that is not an address (unknown, garbage) is where
+// the chain stops being believable: the client is then unknown, never the
+// proxy that sent it, which would lend it the proxy's standing. A hop
+// with a port (1.2.3.4:5555, [2001:db8::1]:443) is read as its address.
+func (n *Network) clientAddr(r *http.Request) (addr netip.Addr, known bool) {
 	peer := peerAddr(r)
-	if !peer.IsValid() || !contains(n.TrustedProxies, peer) {
-		return peer
+	if !peer.IsValid() {
+		return peer, false
 	}
-	if v := r.Header.Get("CloudFront-Viewer-Address"); v != "" {
-		// ip:port, with IPv6 in its plain form (2001:db8::1:443).
-		if i := strings.LastIndexByte(v, ':'); i > 0 {
-			if _, err := strconv.Atoi(v[i+1:]); err == nil {
-				if a, err := netip.ParseAddr(v[:i]); err == nil {
-					return a.Unmap()
-				}
-			}
+	if contains(n.CloudFrontProxies, peer) {
+		if a, ok := viewerAddr(r.Header.Get("CloudFront-Viewer-Address")); ok {
+			return a, true
 		}
+	}
+	if !contains(n.TrustedProxies, peer) {
+		return peer, true
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	if len(hops) == 1 && strings.TrimSpace(hops[0]) == "" {
+		return peer, true // the proxy forwarded nothing: it is the client
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
+		a, ok := hopAddr(strings.TrimSpace(hops[i]))
+		if !ok {
+			return netip.Addr{}, false
 		}
-		a = a.Unmap()
 		if !contains(n.TrustedProxies, a) {
-			return a
+			return a, true
 		}
 	}
-	return peer
+	return peer, true // every hop is a trusted proxy
+}
+
+// viewerAddr reads CloudFront-Viewer-Address: ip:port, with IPv6 in its
+// plain form (2001:db8::1:443).
+func viewerAddr(v string) (netip.Addr, bool) {
+	i := strings.LastIndexByte(v, ':')
+	if i <= 0 {
+		return netip.Addr{}, false
+	}
+	if _, err := strconv.Atoi(v[i+1:]); err != nil {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(v[:i])
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// hopAddr reads one X-Forwarded-For hop: an address, or an address and a
+// port as some proxies write them.
+func hopAddr(h string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func peerAddr(r *http.Request) netip.Addr {
@@ -77,8 +114,14 @@ func peerAddr(r *http.Request) netip.Addr {
 func (s *Server) withNetwork(next http.Handler) http.Handler {
 	n := &s.opts.Network
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := n.clientAddr(r)
-		info(r.Context()).clientIP = a.String()
+		a, known := n.clientAddr(r)
+		ip := a.String()
+		if !known {
+			// Every unknown client shares one name, so per-address limits
+			// (sign-in failures) hold them all to one allowance.
+			ip = "unknown"
+		}
+		info(r.Context()).clientIP = ip
 		if !isProbe(r.URL.Path) && (contains(n.Deny, a) || (len(n.Allow) > 0 && !contains(n.Allow, a))) {
 			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "ip_forbidden", Message: "requests from this address are not allowed"})
 			return

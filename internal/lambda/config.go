@@ -14,8 +14,18 @@ const MaxStream = 15*time.Minute - 10*time.Second
 // Configure adapts cfg to Lambda: logs as JSON lines on stdout or stderr,
 // for CloudWatch, and no stream longer than MaxStream. A function with a
 // shorter timeout should set timeouts.total below it.
+//
+// Behind the origin lock, every request the gateway serves came through
+// CloudFront, so the function URL's caller (requestContext.http.sourceIp)
+// is CloudFront, whose CloudFront-Viewer-Address names the viewer: unless
+// network.cloudFrontProxies says otherwise, every peer is believed for it.
+// Without the origin lock nothing vouches for the header, and it is not
+// read.
 func Configure(cfg *config.Config) {
 	cfg.Log.Format = "json"
+	if cfg.OriginLock.Secret != "" && len(cfg.Network.CloudFrontProxies) == 0 {
+		cfg.Network.CloudFrontProxies = []string{"0.0.0.0/0", "::/0"}
+	}
 	if cfg.Timeouts.Total <= 0 || cfg.Timeouts.Total > MaxStream {
 		cfg.Timeouts.Total = MaxStream
 	}

@@ -252,7 +252,11 @@ func TestNetworkRulesAndCORS(t *testing.T) {
 		{"a client outside the allow list is refused", []string{"X-Forwarded-For", "198.51.100.1"}, 403},
 		{"a denied client is refused though inside the allow list", []string{"X-Forwarded-For", "203.0.113.66"}, 403},
 		{"the right-most untrusted hop counts, not what the client wrote", []string{"X-Forwarded-For", "203.0.113.7, 198.51.100.1"}, 403},
-		{"CloudFront-Viewer-Address names the client", []string{"CloudFront-Viewer-Address", "203.0.113.9:51234"}, 200},
+		{"CloudFront-Viewer-Address from a trusted proxy that is not CloudFront is not believed", []string{"CloudFront-Viewer-Address", "203.0.113.9:51234"}, 403},
+		{"a client behind a trusted proxy cannot step around a deny list with CloudFront-Viewer-Address", []string{"X-Forwarded-For", "203.0.113.66", "CloudFront-Viewer-Address", "203.0.113.9:51234"}, 403},
+		{"an unparseable right-most hop is an unknown client, not the proxy", []string{"X-Forwarded-For", "203.0.113.7, unknown"}, 403},
+		{"a right-most hop with a port is read as its address", []string{"X-Forwarded-For", "203.0.113.66:5555"}, 403},
+		{"a right-most hop with a port inside the allow list passes", []string{"X-Forwarded-For", "203.0.113.7:5555"}, 200},
 		{"without forwarding headers the loopback peer is outside the allow list", nil, 403},
 	}
 	for _, tt := range tests {
@@ -263,6 +267,26 @@ func TestNetworkRulesAndCORS(t *testing.T) {
 			}
 			if tt.status == 403 && errorCode(t, b) != "ip_forbidden" {
 				t.Fatalf("body %s", b)
+			}
+		})
+	}
+	cf := cfg
+	cf.Network.TrustedProxies = nil
+	cf.Network.CloudFrontProxies = []string{"127.0.0.1"}
+	lcf := startWithConfig(t, cf, LocalOptions{})
+	for _, tt := range []struct {
+		name   string
+		header []string
+		status int
+	}{
+		{"behind CloudFront, CloudFront-Viewer-Address names the client", []string{"CloudFront-Viewer-Address", "203.0.113.9:51234"}, 200},
+		{"behind CloudFront, a denied viewer is refused", []string{"CloudFront-Viewer-Address", "203.0.113.66:443"}, 403},
+		{"behind CloudFront, X-Forwarded-For is not believed", []string{"X-Forwarded-For", "203.0.113.7"}, 403},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, b := do(t, "POST", lcf.URL+"/", prompt, tt.header...)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
 			}
 		})
 	}

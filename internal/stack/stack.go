@@ -163,6 +163,9 @@ func newNetwork(n config.Network) (gateway.Network, error) {
 	if g.TrustedProxies, err = parse("network.trustedProxies", n.TrustedProxies); err != nil {
 		return g, err
 	}
+	if g.CloudFrontProxies, err = parse("network.cloudFrontProxies", n.CloudFrontProxies); err != nil {
+		return g, err
+	}
 	g.CORSOrigins = n.CORSOrigins
 	return g, nil
 }

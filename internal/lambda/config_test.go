@@ -1,0 +1,31 @@
+package lambda
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/agentgate/agentgate/internal/config"
+)
+
+func TestConfigureBelievesCloudFrontOnlyBehindTheOriginLock(t *testing.T) {
+	locked := config.Default()
+	locked.OriginLock = config.OriginLock{Header: "X-Origin-Verify", Secret: "0123456789abcdef"}
+	Configure(&locked)
+	if !slices.Equal(locked.Network.CloudFrontProxies, []string{"0.0.0.0/0", "::/0"}) {
+		t.Fatalf("behind the origin lock: cloudFrontProxies %q, want every peer", locked.Network.CloudFrontProxies)
+	}
+
+	open := config.Default()
+	Configure(&open)
+	if len(open.Network.CloudFrontProxies) != 0 {
+		t.Fatalf("without the origin lock: cloudFrontProxies %q, want none", open.Network.CloudFrontProxies)
+	}
+
+	chosen := config.Default()
+	chosen.OriginLock = locked.OriginLock
+	chosen.Network.CloudFrontProxies = []string{"10.0.0.0/8"}
+	Configure(&chosen)
+	if !slices.Equal(chosen.Network.CloudFrontProxies, []string{"10.0.0.0/8"}) {
+		t.Fatalf("a configured list was replaced: %q", chosen.Network.CloudFrontProxies)
+	}
+}
