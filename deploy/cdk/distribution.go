@@ -20,7 +20,10 @@ import (
 // replacing the viewer's, and CloudFront only forwards that header through a
 // cache policy, which CachingDisabled cannot carry. Clients authenticate with
 // X-Api-Key or the login cookie instead. CloudFront-Viewer-Address is added by
-// CloudFront and names the client for limits and network rules.
+// CloudFront and names the client for limits and network rules. Origin and
+// Sec-Fetch-Site tell the gateway whether a cookie-authenticated request
+// came from its own pages: behind CloudFront the Host it sees is the
+// function URL's, not the one the browser used.
 var forwardedHeaders = []string{
 	"Accept",
 	"Content-Type",
@@ -29,6 +32,7 @@ var forwardedHeaders = []string{
 	"traceparent",
 	"tracestate",
 	"Origin",
+	"Sec-Fetch-Site",
 	"Access-Control-Request-Method",
 	"CloudFront-Viewer-Address",
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
@@ -33,8 +35,56 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 			return
 		}
 		info(ctx).principal = p.ID
+		if byCookie(r, p) {
+			if aerr := s.checkCookieRequest(r); aerr != nil {
+				s.writeError(w, r, aerr)
+				return
+			}
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
 	})
+}
+
+// byCookie reports whether p signed in with the login cookie: a password
+// principal whose request carries no Authorization header, which is where
+// its other credentials (a bearer token, Basic) would be.
+func byCookie(r *http.Request, p auth.Principal) bool {
+	return p.Method == "password" && r.Header.Get("Authorization") == ""
+}
+
+// checkCookieRequest is the defence against cross-site request forgery
+// beyond SameSite: a browser sends the login cookie with whatever request
+// a page anywhere makes, so a request it authenticates must come from the
+// gateway's own pages or a configured CORS origin, and never be a GET
+// invocation (an image or a link can make one). Sec-Fetch-Site, which
+// only the browser writes, decides when it is there; else Origin must be
+// the gateway's own or a configured one; a request with neither is
+// refused. Requests with header credentials need none of this: no page
+// can make a browser add them.
+func (s *Server) checkCookieRequest(r *http.Request) *apiError {
+	refuse := &apiError{Status: http.StatusForbidden, Code: "cross_site_request",
+		Message: "a request signed in with the login cookie must come from the gateway's own pages or a configured CORS origin; other callers send a token in the Authorization header"}
+	if r.Method == http.MethodGet && info(r.Context()).route == "GET /{$}" {
+		return &apiError{Status: http.StatusForbidden, Code: "cross_site_request",
+			Message: "an invocation signed in with the login cookie must be a POST; GET invocations need a token in the Authorization header"}
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil // reads: CORS keeps their answers from other origins
+	}
+	origin := r.Header.Get("Origin")
+	configured := origin != "" && slices.Contains(s.opts.Network.CORSOrigins, origin)
+	switch site := r.Header.Get("Sec-Fetch-Site"); {
+	case site == "same-origin" || configured:
+		return nil
+	case site != "":
+		return refuse
+	case origin == "":
+		return refuse
+	}
+	if u, err := url.Parse(r.Header.Get("Origin")); err == nil && u.Host != "" && u.Host == r.Host {
+		return nil
+	}
+	return refuse
 }
 
 // authError words an authentication failure. Unknown users and wrong

@@ -168,6 +168,7 @@ func TestPasswordSignIn(t *testing.T) {
 	cfg.Auth.Passwords.UsersFile = users
 	cfg.Auth.Passwords.TokenKey = strings.Repeat("t", 32)
 	cfg.Auth.Passwords.MaxFailures = 3
+	cfg.Network.CORSOrigins = []string{"https://app.example.com"}
 	l := startWithConfig(t, cfg, LocalOptions{})
 	prompt := `{"prompt":"hi","response":"transformed"}`
 
@@ -186,8 +187,43 @@ func TestPasswordSignIn(t *testing.T) {
 			t.Fatalf("status %d %s", resp.StatusCode, b)
 		}
 	})
-	t.Run("the cookie authenticates", func(t *testing.T) {
-		if resp, b := do(t, "POST", l.URL+"/", prompt, "Cookie", cookies[0].Name+"="+cookies[0].Value); resp.StatusCode != 200 {
+	cookie := cookies[0].Name + "=" + cookies[0].Value
+	t.Run("the cookie authenticates a request from the gateway's own page", func(t *testing.T) {
+		if resp, b := do(t, "POST", l.URL+"/", prompt, "Cookie", cookie, "Origin", l.URL); resp.StatusCode != 200 {
+			t.Fatalf("status %d %s", resp.StatusCode, b)
+		}
+	})
+	// Cross-site request forgery: a page elsewhere makes the browser send
+	// the cookie; only the gateway's own pages and configured CORS origins
+	// may use it, and never for a GET invocation.
+	for _, tt := range []struct {
+		name, method, url, body string
+		header                  []string
+		status                  int
+	}{
+		{"a text/plain POST from another origin is refused", "POST", "/", prompt, []string{"Content-Type", "text/plain", "Origin", "https://evil.example"}, 403},
+		{"a POST the browser marks cross-site is refused", "POST", "/", prompt, []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}, 403},
+		{"a POST the browser marks same-site (a sibling subdomain) is refused", "POST", "/", prompt, []string{"Sec-Fetch-Site", "same-site"}, 403},
+		{"a POST with neither Origin nor Sec-Fetch-Site is refused", "POST", "/", prompt, nil, 403},
+		{"a GET invocation an image tag makes is refused", "GET", "/?prompt=hi", "", []string{"Sec-Fetch-Dest", "image", "Sec-Fetch-Site", "cross-site"}, 403},
+		{"a GET invocation from the gateway's own page is refused too", "GET", "/?prompt=hi", "", []string{"Sec-Fetch-Site", "same-origin"}, 403},
+		{"a DELETE from another origin is refused", "DELETE", "/sessions/s1", "", []string{"Origin", "https://evil.example"}, 403},
+		{"a POST the browser marks same-origin passes (behind an edge that rewrites Host)", "POST", "/", prompt, []string{"Sec-Fetch-Site", "same-origin", "Origin", "https://gateway.example"}, 200},
+		{"a POST from a configured CORS origin passes", "POST", "/", prompt, []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://app.example.com"}, 200},
+		{"reading the agent list needs no Origin", "GET", "/agents", "", nil, 200},
+	} {
+		t.Run("cookie: "+tt.name, func(t *testing.T) {
+			resp, b := do(t, tt.method, l.URL+tt.url, tt.body, append([]string{"Cookie", cookie}, tt.header...)...)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.status == 403 && errorCode(t, b) != "cross_site_request" {
+				t.Fatalf("body %s", b)
+			}
+		})
+	}
+	t.Run("a bearer token from another origin is not a forgery", func(t *testing.T) {
+		if resp, b := do(t, "POST", l.URL+"/", prompt, "Authorization", "Bearer "+login.Token, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != 200 {
 			t.Fatalf("status %d %s", resp.StatusCode, b)
 		}
 	})
