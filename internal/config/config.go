@@ -199,6 +199,11 @@ type Limits struct {
 	// DailyTokens is each principal's token budget per UTC day, counted
 	// from the agents' usage reports; 0 is no budget.
 	DailyTokens int64 `yaml:"dailyTokens" env:"AGENTGATE_DAILY_TOKENS"`
+	// BudgetReservation is the tokens a stream holds of its caller's daily
+	// budget while it runs, when its request names no maxTokens (or
+	// max_tokens); the stream's reported usage replaces it at the end. It
+	// keeps concurrent streams from overshooting the budget together.
+	BudgetReservation int64 `yaml:"budgetReservation" env:"AGENTGATE_BUDGET_RESERVATION"`
 	// Store keeps limit state: memory (one instance) or redis (many).
 	Store string `yaml:"store" env:"AGENTGATE_LIMIT_STORE"`
 	// Redis is the shared store's server.
@@ -400,7 +405,7 @@ func Default() Config {
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute},
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		},
-		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000, Store: "memory",
+		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000, Store: "memory", BudgetReservation: 4096,
 			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}},
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
 		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},

@@ -236,6 +236,9 @@ func (c *Config) validateLimits(p *problems) {
 	if l.DailyTokens < 0 {
 		p.add("limits.dailyTokens", "must not be negative")
 	}
+	if l.BudgetReservation < 0 {
+		p.add("limits.budgetReservation", "must not be negative")
+	}
 	switch l.Store {
 	case "memory":
 	case "redis":

@@ -59,14 +59,14 @@ func (s *Server) handleInvoke(from agentFrom) http.Handler {
 			return
 		}
 		li.session = req.sessionID
-		release, aerr := s.admit(r, name, p)
+		adm, aerr := s.admit(r, name, p, req.maxTokens)
 		if aerr != nil {
 			s.writeError(w, r, aerr)
 			return
 		}
-		defer release()
+		defer adm.Release()
 		res := s.relay(w, r, name, inv, req, p.ID)
-		s.charge(r.Context(), p, res.tokens)
+		s.settle(r.Context(), adm, res.tokens)
 	})
 }
 
@@ -97,15 +97,17 @@ func (s *Server) checkSession(principal, id string) *apiError {
 // limitKey names a principal in limit state.
 func limitKey(p auth.Principal) string { return p.Method + ":" + p.ID }
 
-// admit applies the limiter before any upstream cost: rate limits, the
-// daily token budget, and a stream slot released when the stream ends.
-func (s *Server) admit(r *http.Request, agent string, p auth.Principal) (func(), *apiError) {
+// admit applies the limiter before any upstream cost: the daily token
+// budget, of which the stream reserves estimate tokens (the limiter's
+// default when 0), rate limits, and stream slots. A nil Admission, from a
+// gateway without limits or one that fails open, holds nothing.
+func (s *Server) admit(r *http.Request, agent string, p auth.Principal, estimate int64) (*limit.Admission, *apiError) {
 	if s.opts.Limiter == nil {
-		return func() {}, nil
+		return nil, nil
 	}
-	release, err := s.opts.Limiter.Admit(r.Context(), agent, limitKey(p))
+	adm, err := s.opts.Limiter.Admit(r.Context(), agent, limitKey(p), estimate)
 	if err == nil {
-		return release, nil
+		return adm, nil
 	}
 	var refusal *limit.Refusal
 	if errors.As(err, &refusal) {
@@ -124,21 +126,18 @@ func (s *Server) admit(r *http.Request, agent string, p auth.Principal) (func(),
 	}
 	s.log.Error("limit store failed", "id", requestID(r.Context()), "error", err.Error(), "failOpen", s.opts.LimitFailOpen)
 	if s.opts.LimitFailOpen {
-		return func() {}, nil
+		return nil, nil
 	}
 	return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "limits_unavailable", Message: "the gateway cannot check its limits right now; retry later", RetryAfter: 5 * time.Second}
 }
 
-// charge counts the tokens a stream used against the caller's budget.
+// settle replaces the stream's budget reservation with the tokens it used.
 // It runs after the stream, so it must not depend on the request context.
-func (s *Server) charge(ctx context.Context, p auth.Principal, tokens int64) {
-	if s.opts.Limiter == nil || tokens <= 0 {
-		return
-	}
+func (s *Server) settle(ctx context.Context, adm *limit.Admission, tokens int64) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.opts.Limiter.Charge(ctx, limitKey(p), tokens); err != nil {
-		s.log.Error("charging tokens failed", "id", requestID(ctx), "tokens", tokens, "error", err.Error())
+	if err := adm.Settle(ctx, tokens); err != nil {
+		s.log.Error("settling the token budget failed", "id", requestID(ctx), "tokens", tokens, "error", err.Error())
 	}
 }
 

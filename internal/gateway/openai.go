@@ -60,6 +60,10 @@ type chatRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	// MaxTokens and MaxCompletionTokens (its newer name) cap the answer;
+	// the larger is what the caller's token budget reserves for it.
+	MaxTokens           int64 `json:"max_tokens"`
+	MaxCompletionTokens int64 `json:"max_completion_tokens"`
 }
 
 type chatMessage struct {
@@ -133,14 +137,14 @@ func (s *Server) handleChatCompletions() http.Handler {
 			return
 		}
 		li.session = in.sessionID
-		release, aerr := s.admit(r, req.Model, p)
+		adm, aerr := s.admit(r, req.Model, p, max(req.MaxTokens, req.MaxCompletionTokens))
 		if aerr != nil {
 			s.writeError(w, r, aerr)
 			return
 		}
-		defer release()
+		defer adm.Release()
 		res := s.relay(w, r, req.Model, inv, in, p.ID)
-		s.charge(r.Context(), p, res.tokens)
+		s.settle(r.Context(), adm, res.tokens)
 	})
 }
 

@@ -25,6 +25,10 @@ type invocation struct {
 	options format.Options
 	// payload is what the agent receives: the prompt and any extra fields.
 	payload []byte
+	// maxTokens is the body's maxTokens, when it is a positive integer:
+	// what the caller's token budget reserves for the answer. It still
+	// reaches the agent, which may honour it.
+	maxTokens int64
 }
 
 // gatewayFields are read by the gateway and not forwarded to the agent.
@@ -58,6 +62,13 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 		}
 		if err := stringField(fields, "response", &responseField); err != nil {
 			return nil, err
+		}
+		if raw, ok := fields["maxTokens"]; ok {
+			var n int64
+			if json.Unmarshal(raw, &n) != nil || n < 0 {
+				return nil, badRequest("maxTokens: must be a whole number of tokens, 0 or more")
+			}
+			inv.maxTokens = n
 		}
 		if raw, ok := fields["include"]; ok {
 			var include []string

@@ -20,7 +20,8 @@ func ExampleLimiter() {
 		panic(err)
 	}
 	for range 3 {
-		release, err := l.Admit(ctx, "demo", "alice")
+		// Hold 4,000 tokens of alice's budget while the stream runs.
+		adm, err := l.Admit(ctx, "demo", "alice", 4000)
 		var r *limit.Refusal
 		if errors.As(err, &r) {
 			fmt.Printf("429 %s, Retry-After %v\n", r.Limit, r.RetryAfter.Round(time.Second))
@@ -29,9 +30,9 @@ func ExampleLimiter() {
 		if err != nil {
 			panic(err) // the gateway fails open or closed here, by config
 		}
-		// ... stream, then charge what the agent's usage metadata says.
-		_ = l.Charge(ctx, "alice", 1200)
-		release()
+		// ... stream, then settle with what the agent's usage metadata says.
+		_ = adm.Settle(ctx, 1200)
+		adm.Release()
 		fmt.Println("streamed")
 	}
 	// Output:

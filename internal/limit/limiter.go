@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,12 @@ type Policy struct {
 	// DailyTokens is each principal's budget of tokens per UTC day, as the
 	// agents' usage metadata counts them; zero means no budget.
 	DailyTokens int64
+	// BudgetReservation is the tokens a stream holds of its principal's
+	// budget from its admission until it settles, when the stream brings
+	// no estimate of its own. Zero reserves nothing: the budget is then
+	// only checked at admission, and concurrent streams may each overshoot
+	// it by their whole use.
+	BudgetReservation int64
 }
 
 // Limiter applies a Policy to each stream, keeping its state in a Store. A
@@ -107,6 +114,9 @@ func NewLimiter(store Store, p Policy, now func() time.Time) (*Limiter, error) {
 	if p.DailyTokens < 0 {
 		errs = append(errs, fmt.Errorf("limit: Policy.DailyTokens is %d, want zero (no budget) or more", p.DailyTokens))
 	}
+	if p.BudgetReservation < 0 {
+		errs = append(errs, fmt.Errorf("limit: Policy.BudgetReservation is %d, want zero (none) or more", p.BudgetReservation))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -150,16 +160,69 @@ func checkScope(field, scope string) error {
 	return nil
 }
 
-// Admit checks the principal's budget and the rate limits, then takes the
-// concurrency slots for one stream of principal to agent. On success the
-// stream holds its slots until release is called (idempotent; call it when
-// the stream ends) or, should the instance never call it, until one lease
-// after ctx ends: pass the stream's context. When a limit refuses, the error
-// is a *Refusal and no slot stays taken (the narrower rate limits that passed
-// do count the attempt); any other error is the Store's, wrapped.
-func (l *Limiter) Admit(ctx context.Context, agent, principal string) (release func(), err error) {
-	if err := l.checkBudget(ctx, principal); err != nil {
+// Admission is an admitted stream's hold on the limits: its concurrency
+// slots and its reservation of the principal's token budget. End it with
+// Settle once the stream's usage is known, and Release when the stream
+// ends; both may be called more than once and in either order.
+type Admission struct {
+	l         *Limiter
+	budgetKey string // the day's budget counter the reservation is in
+	reserved  int64
+	release   func()
+	settled   atomic.Bool
+}
+
+// Release returns the stream's concurrency slots. A nil Admission (no
+// limiter) holds none.
+func (a *Admission) Release() {
+	if a != nil {
+		a.release()
+	}
+}
+
+// Settle charges the principal's budget what the stream used, in place of
+// what it reserved: the difference, on the day of its admission. Only the
+// first call counts, and a nil Admission has nothing to settle.
+func (a *Admission) Settle(ctx context.Context, used int64) error {
+	if used < 0 {
+		return fmt.Errorf("%w: settling %d tokens", ErrInvalid, used)
+	}
+	if a == nil || a.budgetKey == "" || !a.settled.CompareAndSwap(false, true) {
+		return nil
+	}
+	if d := used - a.reserved; d != 0 {
+		if _, err := a.l.store.Spend(ctx, a.budgetKey, d, budgetTTL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Admit reserves tokens of the principal's budget (estimate, or
+// Policy.BudgetReservation when estimate is not positive), checks the rate
+// limits, then takes the concurrency slots for one stream of principal to
+// agent. The reservation is one atomic addition that admits the stream
+// only if the budget was not yet spent before it: however many streams
+// start at once, at most one of them crosses the budget, so the budget is
+// exceeded by at most one stream's use beyond its reservation.
+//
+// On success the stream holds its slots until Release (or, should the
+// instance never call it, until one lease after ctx ends: pass the
+// stream's context) and its reservation until Settle. When a limit
+// refuses, the error is a *Refusal and nothing stays taken (the narrower
+// rate limits that passed do count the attempt); any other error is the
+// Store's, wrapped.
+func (l *Limiter) Admit(ctx context.Context, agent, principal string, estimate int64) (*Admission, error) {
+	a := &Admission{l: l, release: func() {}}
+	if err := l.reserve(ctx, a, principal, estimate); err != nil {
 		return nil, err
+	}
+	refund := func() {
+		// The caller's context may be what failed; the refund must not
+		// fail with it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		_ = a.Settle(rctx, 0)
 	}
 	for _, scope := range scopes {
 		r := l.rule(scope, agent, principal)
@@ -168,13 +231,21 @@ func (l *Limiter) Admit(ctx context.Context, agent, principal string) (release f
 		}
 		ok, wait, err := l.store.Allow(ctx, key(scope, agent, principal), r.Rate, r.Per, r.Burst)
 		if err != nil {
+			refund()
 			return nil, err
 		}
 		if !ok {
+			refund()
 			return nil, &Refusal{Limit: "rate:" + scope, RetryAfter: wait}
 		}
 	}
-	return l.acquire(ctx, agent, principal)
+	release, err := l.acquire(ctx, agent, principal)
+	if err != nil {
+		refund()
+		return nil, err
+	}
+	a.release = release
+	return a, nil
 }
 
 // acquire takes a slot in every scope with a cap, or none.
@@ -205,25 +276,45 @@ func (l *Limiter) acquire(ctx context.Context, agent, principal string) (func(),
 	return releaseAll, nil
 }
 
-func (l *Limiter) checkBudget(ctx context.Context, principal string) error {
+// reserve takes a's reservation of principal's budget for today (UTC), or
+// refuses when the budget is spent. With nothing to reserve it only checks.
+func (l *Limiter) reserve(ctx context.Context, a *Admission, principal string, estimate int64) error {
 	if l.policy.DailyTokens == 0 {
 		return nil
 	}
 	now := l.now().UTC()
-	spent, err := l.store.Spent(ctx, budgetKey(now, principal))
-	if err != nil {
-		return err
+	a.budgetKey = budgetKey(now, principal)
+	n := estimate
+	if n <= 0 {
+		n = l.policy.BudgetReservation
 	}
-	if spent < l.policy.DailyTokens {
+	var before int64
+	if n == 0 {
+		spent, err := l.store.Spent(ctx, a.budgetKey)
+		if err != nil {
+			return err
+		}
+		before = spent
+	} else {
+		total, err := l.store.Spend(ctx, a.budgetKey, n, budgetTTL)
+		if err != nil {
+			return err
+		}
+		before, a.reserved = total-n, n
+	}
+	if before < l.policy.DailyTokens {
 		return nil
+	}
+	if a.reserved > 0 {
+		_, _ = l.store.Spend(context.WithoutCancel(ctx), a.budgetKey, -a.reserved, budgetTTL)
 	}
 	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 	return &Refusal{Limit: "budget:principal", RetryAfter: midnight.Sub(now)}
 }
 
-// Charge records tokens used by principal against today's (UTC) budget. The
-// budget is checked only by the next Admit: a stream is never cut short, so
-// a principal may overshoot by what its open streams use.
+// Charge records tokens used by principal against today's (UTC) budget,
+// outside any admission. The budget is checked only by the next Admit: a
+// stream is never cut short.
 func (l *Limiter) Charge(ctx context.Context, principal string, tokens int64) error {
 	if tokens < 0 {
 		return fmt.Errorf("%w: charge of %d tokens", ErrInvalid, tokens)

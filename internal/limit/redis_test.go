@@ -34,7 +34,7 @@ func TestRedisSharedAcrossInstances(t *testing.T) {
 		for g := range 8 {
 			wg.Go(func() {
 				for range 5 {
-					release, err := ls[g%2].Admit(t.Context(), "demo", "alice")
+					release, err := admitFn(ls[g%2], t.Context(), "demo", "alice")
 					var r *Refusal
 					switch {
 					case err == nil:
@@ -57,23 +57,23 @@ func TestRedisSharedAcrossInstances(t *testing.T) {
 
 	t.Run("they share the concurrency cap", func(t *testing.T) {
 		ls := instances(t, Policy{Concurrency: map[string]int{ScopeAgent: 2}})
-		a, err := ls[0].Admit(t.Context(), "demo", "alice")
+		a, err := admitFn(ls[0], t.Context(), "demo", "alice")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer a()
-		b, err := ls[1].Admit(t.Context(), "demo", "bob")
+		b, err := admitFn(ls[1], t.Context(), "demo", "bob")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer b()
 		for i, l := range ls {
-			if _, err := l.Admit(t.Context(), "demo", "carol"); !isRefusal(err, "concurrency:agent") {
+			if _, err := admitFn(l, t.Context(), "demo", "carol"); !isRefusal(err, "concurrency:agent") {
 				t.Fatalf("instance %d admitted a third stream at a cap of 2: %v", i, err)
 			}
 		}
 		a()
-		c, err := ls[1].Admit(t.Context(), "demo", "carol")
+		c, err := admitFn(ls[1], t.Context(), "demo", "carol")
 		if err != nil {
 			t.Fatalf("instance 1 after instance 0 released: %v", err)
 		}
@@ -85,7 +85,7 @@ func TestRedisSharedAcrossInstances(t *testing.T) {
 		if err := ls[0].Charge(t.Context(), "alice", 100); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ls[1].Admit(t.Context(), "demo", "alice"); !isRefusal(err, "budget:principal") {
+		if _, err := admitFn(ls[1], t.Context(), "demo", "alice"); !isRefusal(err, "budget:principal") {
 			t.Fatalf("instance 1 admitted alice after she spent her budget on instance 0: %v", err)
 		}
 	})
@@ -185,7 +185,7 @@ func TestRedisDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			var r *Refusal
-			if _, err := lim.Admit(ctx, "demo", "alice"); err == nil || errors.As(err, &r) {
+			if _, err := admitFn(lim, ctx, "demo", "alice"); err == nil || errors.As(err, &r) {
 				t.Errorf("Admit = %v, want a store error", err)
 			}
 		})

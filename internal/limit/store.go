@@ -23,8 +23,9 @@ type Store interface {
 	// number of times. A holder whose ctx ends without release loses the
 	// slot within lease, which is what frees the slots of a crashed holder.
 	Acquire(ctx context.Context, key string, max int, lease time.Duration) (release func(), ok bool, err error)
-	// Spend adds n to a counter and reports the total after adding. A new
-	// counter expires ttl after its first Spend; later ones do not extend it.
+	// Spend adds n to a counter and reports the total after adding; a
+	// negative n takes back what an earlier Spend added. A new counter
+	// expires ttl after its first Spend; later ones do not extend it.
 	Spend(ctx context.Context, key string, n int64, ttl time.Duration) (total int64, err error)
 	// Spent reads the counter: 0 when it is absent or expired.
 	Spent(ctx context.Context, key string) (int64, error)

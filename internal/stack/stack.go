@@ -174,7 +174,7 @@ func newNetwork(n config.Network) (gateway.Network, error) {
 // limit. The Redis store shares limits across gateway instances.
 func NewLimiter(l config.Limits) (*limit.Limiter, error) {
 	rule := func(r config.Rate) limit.Rule { return limit.Rule{Rate: r.Requests, Per: r.Per, Burst: r.Burst} }
-	p := limit.Policy{Rate: map[string]limit.Rule{}, Concurrency: map[string]int{}, DailyTokens: l.DailyTokens}
+	p := limit.Policy{Rate: map[string]limit.Rule{}, Concurrency: map[string]int{}, DailyTokens: l.DailyTokens, BudgetReservation: l.BudgetReservation}
 	for scope, r := range map[string]config.Rate{limit.ScopeGlobal: l.Rate.Global, limit.ScopeAgent: l.Rate.Agent, limit.ScopePrincipal: l.Rate.Principal} {
 		if r.Requests > 0 {
 			p.Rate[scope] = rule(r)
