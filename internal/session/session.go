@@ -19,7 +19,11 @@ const (
 	macBytes  = 16
 )
 
-var enc = base64.RawURLEncoding
+// enc is strict: 16 bytes take 22 characters, whose last holds 2 spare
+// bits, and a lenient decoder would read four spellings of each last
+// character, so 16 of every MAC, as the same id. Upstream they are
+// different sessions, and a stop ends only the one spelled.
+var enc = base64.RawURLEncoding.Strict()
 
 // IDLen is the length of every id an Issuer makes; AgentCore wants 33 to 256.
 var IDLen = len(version) + enc.EncodedLen(randBytes) + enc.EncodedLen(macBytes)

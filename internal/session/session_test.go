@@ -63,3 +63,33 @@ func TestNewIssuerRefusesShortKey(t *testing.T) {
 		t.Fatal("a 5-byte key was accepted")
 	}
 }
+
+// TestOneSpellingPerID: the last character of each base64 part carries
+// spare bits. Only the canonical spelling (spare bits zero) is an id; the
+// others, which decode to the same bytes, are malformed, so one session
+// cannot be forwarded under several names.
+func TestOneSpellingPerID(t *testing.T) {
+	is, err := NewIssuer([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for range 20 {
+		id := is.New("alice")
+		if len(id) != 46 || IDLen != 46 {
+			t.Fatalf("id %q has %d characters (IDLen %d), want the 46 the README states", id, len(id), IDLen)
+		}
+		accepted := 0
+		for _, at := range []int{len(version) + 21, len(id) - 1} { // the last character of each part
+			for _, c := range alphabet {
+				spelled := id[:at] + string(c) + id[at+1:]
+				if is.Check("alice", spelled) == nil {
+					accepted++
+				}
+			}
+		}
+		if accepted != 2 {
+			t.Fatalf("%d spellings of %q accepted, want only the id itself (once per position)", accepted, id)
+		}
+	}
+}
