@@ -304,6 +304,11 @@ type Metrics struct {
 	// Listen, when set, serves /metrics on this address of its own instead
 	// of the server's public one: where scrapers reach it and clients do not.
 	Listen string `yaml:"listen" env:"AGENTGATE_METRICS_LISTEN"`
+	// Token, when set, is the bearer credential /metrics needs on the
+	// gateway's public address. Without it (and without Listen), agents
+	// that have principals appear in the metrics as "restricted", so that
+	// anyone who can reach /metrics learns no name they may not use.
+	Token string `yaml:"token" env:"AGENTGATE_METRICS_TOKEN"`
 }
 
 // Tracing configures OpenTelemetry tracing: a span per request, exported

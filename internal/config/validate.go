@@ -394,6 +394,9 @@ func checkLog(p *problems, l Log) {
 
 // checkTelemetry checks the metrics and tracing sections.
 func checkTelemetry(p *problems, m Metrics, t Tracing) {
+	if m.Token != "" && len(m.Token) < 16 {
+		p.add("metrics.token", "must be at least 16 characters")
+	}
 	if m.Listen != "" {
 		checkListen(p, "metrics.listen", m.Listen)
 	}

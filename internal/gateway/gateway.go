@@ -97,6 +97,8 @@ type Options struct {
 	Metrics telemetry.Recorder
 	// MetricsHandler, when set, is served at GET /metrics.
 	MetricsHandler http.Handler
+	// MetricsToken, when set, is the bearer credential GET /metrics needs.
+	MetricsToken string
 	// Tracer starts a server span per request; nil traces nothing, and the
 	// caller's traceparent still travels upstream unchanged.
 	Tracer trace.Tracer

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"path"
 	"slices"
@@ -28,7 +29,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /healthz", handleHealthz())
 	handle("GET /readyz", s.handleReadyz())
 	if s.opts.MetricsHandler != nil {
-		handle("GET /metrics", s.opts.MetricsHandler)
+		handle("GET /metrics", s.withMetricsToken(s.opts.MetricsHandler))
 	}
 	if s.opts.Chat {
 		page := web.Handler()
@@ -79,6 +80,23 @@ func (s *Server) withCleanPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.EscapedPath(); strings.HasPrefix(p, "/") && path.Clean(p) != p && p != "/" {
 			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withMetricsToken admits only callers that send the metrics token as a
+// bearer credential, when one is configured.
+func (s *Server) withMetricsToken(next http.Handler) http.Handler {
+	if s.opts.MetricsToken == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.opts.MetricsToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate metrics"`)
+			s.writeError(w, r, &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "metrics need the metrics token as a bearer credential"})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
@@ -105,12 +106,25 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 		return nil, err
 	}
 	var scrape http.Handler
-	if cfg.Metrics.Listen == "" {
+	metrics := tel.Metrics
+	if cfg.Metrics.Listen == "" && tel.Scrape != nil {
 		scrape = tel.Scrape
+		if cfg.Metrics.Token == "" {
+			hide := map[string]bool{}
+			for name, a := range cfg.Agents {
+				if len(a.Principals) > 0 && !slices.Contains(a.Principals, "*") {
+					hide[name] = true
+				}
+			}
+			if len(hide) > 0 {
+				metrics = telemetry.Masked{Recorder: metrics, Hide: hide}
+			}
+		}
 	}
 	return gateway.New(gateway.Options{
-		Metrics:          tel.Metrics,
+		Metrics:          metrics,
 		MetricsHandler:   scrape,
+		MetricsToken:     cfg.Metrics.Token,
 		Tracer:           tel.Tracer,
 		Network:          network,
 		Limiter:          limiter,

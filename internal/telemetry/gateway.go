@@ -178,3 +178,33 @@ func (g *Gateway) UpstreamError(agent, kind string) {
 
 // LimitRefused implements Recorder.
 func (g *Gateway) LimitRefused(limit string) { g.refusals.WithLabelValues(limit).Inc() }
+
+// Masked is a Recorder that records the agents in Hide under the one name
+// "restricted": for metrics served where anyone may read them, so that
+// agents kept to certain principals are not named to everyone else.
+type Masked struct {
+	Recorder
+	Hide map[string]bool
+}
+
+func (m Masked) agent(name string) string {
+	if m.Hide[name] {
+		return "restricted"
+	}
+	return name
+}
+
+// Request implements Recorder.
+func (m Masked) Request(r Request) {
+	r.Agent = m.agent(r.Agent)
+	m.Recorder.Request(r)
+}
+
+// StreamOpened implements Recorder.
+func (m Masked) StreamOpened(agent string) { m.Recorder.StreamOpened(m.agent(agent)) }
+
+// StreamClosed implements Recorder.
+func (m Masked) StreamClosed(agent string) { m.Recorder.StreamClosed(m.agent(agent)) }
+
+// UpstreamError implements Recorder.
+func (m Masked) UpstreamError(agent, kind string) { m.Recorder.UpstreamError(m.agent(agent), kind) }
