@@ -33,6 +33,7 @@ func TestJWTAuthenticate(t *testing.T) {
 		return c
 	}
 	good := rs.sign(t, valid, nil)
+	user123 := "jwt:" + issuerTag(p.issuer) + ":user-123"
 
 	der, err := x509.MarshalPKIXPublicKey(rs.priv.Public())
 	if err != nil {
@@ -64,14 +65,14 @@ func TestJWTAuthenticate(t *testing.T) {
 		want    error
 		id      string
 	}{
-		{"an RS256 token from the provider is accepted", []string{"Authorization", "Bearer " + good}, nil, "user-123"},
-		{"an ES256 token from the provider is accepted", []string{"Authorization", "Bearer " + es.sign(t, valid, nil)}, nil, "user-123"},
-		{"the Bearer scheme is case-insensitive", []string{"Authorization", "bearer " + good}, nil, "user-123"},
-		{"a token whose audience list holds ours is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["aud"] = []string{"other", "agentgate"} }), nil)}, nil, "user-123"},
-		{"a token expired less than the clock skew ago is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["exp"] = now.Add(-30 * time.Second).Unix() }), nil)}, nil, "user-123"},
-		{"a token valid from within the clock skew is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["nbf"] = now.Add(30 * time.Second).Unix() }), nil)}, nil, "user-123"},
-		{"a token without a kid is checked against the one fitting key", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"kid": nil})}, nil, "user-123"},
-		{"a token without a kid is checked against every fitting key", []string{"Authorization", "Bearer " + es2.sign(t, valid, map[string]any{"kid": nil})}, nil, "user-123"},
+		{"an RS256 token from the provider is accepted", []string{"Authorization", "Bearer " + good}, nil, user123},
+		{"an ES256 token from the provider is accepted", []string{"Authorization", "Bearer " + es.sign(t, valid, nil)}, nil, user123},
+		{"the Bearer scheme is case-insensitive", []string{"Authorization", "bearer " + good}, nil, user123},
+		{"a token whose audience list holds ours is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["aud"] = []string{"other", "agentgate"} }), nil)}, nil, user123},
+		{"a token expired less than the clock skew ago is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["exp"] = now.Add(-30 * time.Second).Unix() }), nil)}, nil, user123},
+		{"a token valid from within the clock skew is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["nbf"] = now.Add(30 * time.Second).Unix() }), nil)}, nil, user123},
+		{"a token without a kid is checked against the one fitting key", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"kid": nil})}, nil, user123},
+		{"a token without a kid is checked against every fitting key", []string{"Authorization", "Bearer " + es2.sign(t, valid, map[string]any{"kid": nil})}, nil, user123},
 		{"a token without a kid signed by a stranger is refused", []string{"Authorization", "Bearer " + stranger.sign(t, valid, map[string]any{"kid": nil})}, ErrInvalidCredentials, ""},
 
 		{"a request without a token has no credentials", nil, ErrNoCredentials, ""},
@@ -129,7 +130,7 @@ func TestJWTPrincipalClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "alice@example.com" {
+	if got.ID != "jwt:"+issuerTag(p.issuer)+":alice@example.com" {
 		t.Errorf("ID = %q, want the email claim", got.ID)
 	}
 }
