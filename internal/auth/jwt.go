@@ -184,6 +184,13 @@ func (j *JWT) Authenticate(r *http.Request) (Principal, error) {
 	}
 	claims := jwt.MapClaims{}
 	_, err := j.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		// RFC 7515 4.1.11: a token whose "crit" lists an extension the
+		// recipient does not understand is invalid. This gateway
+		// understands none, and an empty or malformed list is invalid as
+		// well, so any "crit" at all is refused, before keys are fetched.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New(`the "crit" header names extensions this gateway does not understand`)
+		}
 		kid, _ := t.Header["kid"].(string)
 		keys, err := j.keys.lookup(r.Context(), kid, t.Method.Alg())
 		if err != nil {

@@ -100,6 +100,12 @@ func TestJWTAuthenticate(t *testing.T) {
 		{"a token with a tampered signature is refused", []string{"Authorization", "Bearer " + tamperedSig}, ErrInvalidCredentials, ""},
 		{"a token without the principal claim is refused", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { delete(c, "sub") }), nil)}, ErrInvalidCredentials, ""},
 		{"a token whose principal claim is not a string is refused", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["sub"] = 42 }), nil)}, ErrInvalidCredentials, ""},
+		{"a token with an unknown critical header is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{"foo"}, "foo": true})}, ErrInvalidCredentials, ""},
+		{"a token listing a critical header it lacks is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{"foo"}})}, ErrInvalidCredentials, ""},
+		{"a token with an empty critical list is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{}})}, ErrInvalidCredentials, ""},
+		{"a token with a malformed critical list is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": "foo"})}, ErrInvalidCredentials, ""},
+		{"a token with a null critical list is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": json.RawMessage("null")})}, ErrInvalidCredentials, ""},
+		{"a token marking a standard header critical is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{"exp"}, "exp": now.Add(time.Minute).Unix()})}, ErrInvalidCredentials, ""},
 		{"a token with a character that is not base64url is refused", []string{"Authorization", "Bearer " + parts[0] + "." + parts[1] + "!." + parts[2]}, ErrInvalidCredentials, ""},
 		{"a huge token is refused unread", []string{"Authorization", "Bearer " + parts[0] + "." + strings.Repeat("A", maxJWTLen) + "." + parts[2]}, ErrInvalidCredentials, ""},
 	}
@@ -132,6 +138,20 @@ func TestJWTPrincipalClaim(t *testing.T) {
 	}
 	if got.ID != "jwt:"+issuerTag(p.issuer)+":alice@example.com" {
 		t.Errorf("ID = %q, want the email claim", got.ID)
+	}
+}
+
+func TestJWTCriticalHeaderIsRefusedBeforeKeysAreFetched(t *testing.T) {
+	clock := newClock()
+	rs := rsaKey("rs-1", 0)
+	p := newIdP(t, rs)
+	j := newJWT(t, p, clock)
+	token := rs.sign(t, p.claimsAt(clock.Now()), map[string]any{"crit": []string{"foo"}, "foo": true})
+	if _, err := j.Authenticate(request("Authorization", "Bearer "+token)); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("err = %v, want ErrInvalidCredentials", err)
+	}
+	if d, f := p.counts(); d != 0 || f != 0 {
+		t.Errorf("discovery fetched %d times, keys %d times; want neither: the token was refused on its header", d, f)
 	}
 }
 
