@@ -24,7 +24,9 @@ const (
 // APIKey is one configured key: the principal it stands for and the hash of
 // its secret (GenerateAPIKey makes both halves).
 type APIKey struct {
-	// Name identifies the key's holder; the principal is "key:"+Name.
+	// Name identifies the key's holder; the principal is "key:"+Name, so
+	// Name may be at most 124 bytes, without control characters or white
+	// space at either end.
 	Name string
 	// Hash is "sha256:" followed by 64 lowercase hex digits.
 	Hash string
@@ -72,6 +74,9 @@ func NewAPIKeys(keys []APIKey) (*APIKeys, error) {
 		if strings.TrimSpace(k.Name) == "" {
 			return nil, fmt.Errorf("apiKeys[%d].name: must not be empty", i)
 		}
+		if err := checkAPIKeyName(k.Name); err != nil {
+			return nil, fmt.Errorf("apiKeys[%d].name: %w", i, err)
+		}
 		if j, dup := names[k.Name]; dup {
 			return nil, fmt.Errorf("apiKeys[%d].name: %q is already the name of apiKeys[%d]", i, k.Name, j)
 		}
@@ -86,6 +91,14 @@ func NewAPIKeys(keys []APIKey) (*APIKeys, error) {
 		a.byHash[sum] = k.Name
 	}
 	return a, nil
+}
+
+// checkAPIKeyName says what is wrong with an API key's name, if anything.
+func checkAPIKeyName(name string) error {
+	if err := checkPrincipalName(keyPrefix, name); err != nil {
+		return fmt.Errorf("key name %w", err)
+	}
+	return nil
 }
 
 // parseAPIKeyHash decodes a "sha256:<hex>" hash. Its errors never repeat
@@ -128,7 +141,7 @@ func (a *APIKeys) Authenticate(r *http.Request) (Principal, error) {
 	if !ok {
 		return Principal{}, fmt.Errorf("%w: unknown API key", ErrInvalidCredentials)
 	}
-	return Principal{ID: "key:" + name, Method: "apikey"}, nil
+	return Principal{ID: keyPrefix + name, Method: "apikey"}, nil
 }
 
 // wellFormedAPIKey reports whether key has the shape GenerateAPIKey gives,

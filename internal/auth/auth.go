@@ -13,8 +13,13 @@ import (
 
 // Principal is an authenticated caller.
 type Principal struct {
-	// ID is the caller's stable identity: "alice", "key:ci-bot", or the
-	// value of a JWT claim.
+	// ID is the caller's stable identity, in a name space of its
+	// authenticator's own: "key:NAME" for an API key, "user:NAME" for a
+	// password user, "jwt:TAG:SUB" for a JWT whose principal claim is SUB
+	// (TAG names the issuer; see QualifyPrincipal), and "anonymous" for
+	// None. No two authenticators can produce the same ID. It is at most
+	// 128 bytes of UTF-8 without control characters, so that it can travel
+	// upstream as the runtime user id.
 	ID string
 	// Method says how the caller authenticated: "apikey", "password",
 	// "jwt" or "none".
@@ -85,7 +90,7 @@ type None struct{}
 
 // Authenticate returns Principal{ID: "anonymous", Method: "none"}.
 func (None) Authenticate(*http.Request) (Principal, error) {
-	return Principal{ID: "anonymous", Method: "none"}, nil
+	return Principal{ID: anonymous, Method: "none"}, nil
 }
 
 type clientIPKey struct{}

@@ -84,6 +84,7 @@ func TestChainOfEveryAuthenticator(t *testing.T) {
 	p := newIdP(t, rs)
 	j := newJWT(t, p, clock)
 	jwtToken := rs.sign(t, p.claimsAt(clock.Now()), nil)
+	jwtID := "jwt:" + issuerTag(p.issuer) + ":user-123"
 	expiredJWT := rs.sign(t, p.claimsAt(clock.Now().Add(-time.Hour)), nil)
 	chain := Chain{keys, pw, j, None{}}
 
@@ -94,10 +95,10 @@ func TestChainOfEveryAuthenticator(t *testing.T) {
 		wantErr error
 	}{
 		{"an API key", []string{"Authorization", "Bearer " + key}, Principal{"key:ci-bot", "apikey"}, nil},
-		{"a login token", []string{"Authorization", "Bearer " + token}, Principal{"alice", "password"}, nil},
-		{"a login cookie", []string{"Cookie", pw.Cookie(token, time.Time{}).String()}, Principal{"alice", "password"}, nil},
-		{"Basic credentials", []string{"Authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ=="}, Principal{"alice", "password"}, nil},
-		{"a JWT", []string{"Authorization", "Bearer " + jwtToken}, Principal{"user-123", "jwt"}, nil},
+		{"a login token", []string{"Authorization", "Bearer " + token}, Principal{"user:alice", "password"}, nil},
+		{"a login cookie", []string{"Cookie", pw.Cookie(token, time.Time{}).String()}, Principal{"user:alice", "password"}, nil},
+		{"Basic credentials", []string{"Authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ=="}, Principal{"user:alice", "password"}, nil},
+		{"a JWT", []string{"Authorization", "Bearer " + jwtToken}, Principal{jwtID, "jwt"}, nil},
 		{"nothing at all falls through to None", nil, Principal{"anonymous", "none"}, nil},
 		{"an unknown scheme falls through to None", []string{"Authorization", "Negotiate abc"}, Principal{"anonymous", "none"}, nil},
 		{"an unknown API key does not fall through to None", []string{"Authorization", "Bearer " + unknownKey}, Principal{}, ErrInvalidCredentials},

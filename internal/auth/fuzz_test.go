@@ -3,8 +3,11 @@ package auth
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -71,6 +74,9 @@ func FuzzAuthorization(f *testing.F) {
 		case err == nil:
 			if p.ID == "" || p.Method == "" {
 				t.Fatalf("success without a principal: %+v", p)
+			}
+			if len(p.ID) > maxPrincipalLen || !utf8.ValidString(p.ID) || strings.ContainsFunc(p.ID, unicode.IsControl) {
+				t.Fatalf("principal %q cannot travel as a runtime user id", p.ID)
 			}
 		case errors.As(err, &retry):
 			if retry.After <= 0 || retry.After > 15*time.Minute {

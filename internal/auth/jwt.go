@@ -35,8 +35,11 @@ type JWTConfig struct {
 	// gateway has no business sharing a secret with the provider, and
 	// allowing them opens the door to signing with a public key.
 	Algorithms []string
-	// PrincipalClaim names the claim whose value, a non-empty string,
-	// becomes the principal's ID; default "sub".
+	// PrincipalClaim names the claim whose value, a string, makes the
+	// principal's ID "jwt:TAG:VALUE", where TAG names the issuer (see
+	// QualifyPrincipal); default "sub". A token whose value is empty, holds
+	// a control character or white space at either end, or makes the ID
+	// longer than 128 bytes is refused.
 	PrincipalClaim string
 	// ClockSkew is the leeway on exp, nbf and iat; default 60s.
 	ClockSkew time.Duration
@@ -64,6 +67,7 @@ const (
 // JWT authenticates OIDC/JWT bearer tokens signed by an identity provider.
 type JWT struct {
 	claim  string
+	tag    string // issuerTag of the issuer
 	parser *jwt.Parser
 	keys   *keySet
 }
@@ -80,6 +84,7 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 	}
 	return &JWT{
 		claim: cfg.PrincipalClaim,
+		tag:   issuerTag(cfg.Issuer),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(cfg.Algorithms),
 			jwt.WithIssuer(cfg.Issuer),
@@ -179,6 +184,13 @@ func (j *JWT) Authenticate(r *http.Request) (Principal, error) {
 	}
 	claims := jwt.MapClaims{}
 	_, err := j.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		// RFC 7515 4.1.11: a token whose "crit" lists an extension the
+		// recipient does not understand is invalid. This gateway
+		// understands none, and an empty or malformed list is invalid as
+		// well, so any "crit" at all is refused, before keys are fetched.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New(`the "crit" header names extensions this gateway does not understand`)
+		}
 		kid, _ := t.Header["kid"].(string)
 		keys, err := j.keys.lookup(r.Context(), kid, t.Method.Alg())
 		if err != nil {
@@ -199,11 +211,14 @@ func (j *JWT) Authenticate(r *http.Request) (Principal, error) {
 	case err != nil:
 		return Principal{}, fmt.Errorf("%w: jwt: %v", ErrInvalidCredentials, err)
 	}
-	id, _ := claims[j.claim].(string)
-	if id == "" {
-		return Principal{}, fmt.Errorf("%w: jwt: claim %q is not a non-empty string", ErrInvalidCredentials, j.claim)
+	sub, ok := claims[j.claim].(string)
+	if !ok {
+		return Principal{}, fmt.Errorf("%w: jwt: claim %q is not a string", ErrInvalidCredentials, j.claim)
 	}
-	return Principal{ID: id, Method: "jwt"}, nil
+	if err := checkPrincipalName(jwtPrincipal(j.tag, ""), sub); err != nil {
+		return Principal{}, fmt.Errorf("%w: jwt: claim %q %v", ErrInvalidCredentials, j.claim, err)
+	}
+	return Principal{ID: jwtPrincipal(j.tag, sub), Method: "jwt"}, nil
 }
 
 // jwtShaped reports whether token looks like a compact JWS: three

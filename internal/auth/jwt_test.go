@@ -33,6 +33,7 @@ func TestJWTAuthenticate(t *testing.T) {
 		return c
 	}
 	good := rs.sign(t, valid, nil)
+	user123 := "jwt:" + issuerTag(p.issuer) + ":user-123"
 
 	der, err := x509.MarshalPKIXPublicKey(rs.priv.Public())
 	if err != nil {
@@ -64,14 +65,14 @@ func TestJWTAuthenticate(t *testing.T) {
 		want    error
 		id      string
 	}{
-		{"an RS256 token from the provider is accepted", []string{"Authorization", "Bearer " + good}, nil, "user-123"},
-		{"an ES256 token from the provider is accepted", []string{"Authorization", "Bearer " + es.sign(t, valid, nil)}, nil, "user-123"},
-		{"the Bearer scheme is case-insensitive", []string{"Authorization", "bearer " + good}, nil, "user-123"},
-		{"a token whose audience list holds ours is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["aud"] = []string{"other", "agentgate"} }), nil)}, nil, "user-123"},
-		{"a token expired less than the clock skew ago is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["exp"] = now.Add(-30 * time.Second).Unix() }), nil)}, nil, "user-123"},
-		{"a token valid from within the clock skew is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["nbf"] = now.Add(30 * time.Second).Unix() }), nil)}, nil, "user-123"},
-		{"a token without a kid is checked against the one fitting key", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"kid": nil})}, nil, "user-123"},
-		{"a token without a kid is checked against every fitting key", []string{"Authorization", "Bearer " + es2.sign(t, valid, map[string]any{"kid": nil})}, nil, "user-123"},
+		{"an RS256 token from the provider is accepted", []string{"Authorization", "Bearer " + good}, nil, user123},
+		{"an ES256 token from the provider is accepted", []string{"Authorization", "Bearer " + es.sign(t, valid, nil)}, nil, user123},
+		{"the Bearer scheme is case-insensitive", []string{"Authorization", "bearer " + good}, nil, user123},
+		{"a token whose audience list holds ours is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["aud"] = []string{"other", "agentgate"} }), nil)}, nil, user123},
+		{"a token expired less than the clock skew ago is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["exp"] = now.Add(-30 * time.Second).Unix() }), nil)}, nil, user123},
+		{"a token valid from within the clock skew is accepted", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["nbf"] = now.Add(30 * time.Second).Unix() }), nil)}, nil, user123},
+		{"a token without a kid is checked against the one fitting key", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"kid": nil})}, nil, user123},
+		{"a token without a kid is checked against every fitting key", []string{"Authorization", "Bearer " + es2.sign(t, valid, map[string]any{"kid": nil})}, nil, user123},
 		{"a token without a kid signed by a stranger is refused", []string{"Authorization", "Bearer " + stranger.sign(t, valid, map[string]any{"kid": nil})}, ErrInvalidCredentials, ""},
 
 		{"a request without a token has no credentials", nil, ErrNoCredentials, ""},
@@ -99,6 +100,12 @@ func TestJWTAuthenticate(t *testing.T) {
 		{"a token with a tampered signature is refused", []string{"Authorization", "Bearer " + tamperedSig}, ErrInvalidCredentials, ""},
 		{"a token without the principal claim is refused", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { delete(c, "sub") }), nil)}, ErrInvalidCredentials, ""},
 		{"a token whose principal claim is not a string is refused", []string{"Authorization", "Bearer " + rs.sign(t, with(func(c jwt.MapClaims) { c["sub"] = 42 }), nil)}, ErrInvalidCredentials, ""},
+		{"a token with an unknown critical header is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{"foo"}, "foo": true})}, ErrInvalidCredentials, ""},
+		{"a token listing a critical header it lacks is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{"foo"}})}, ErrInvalidCredentials, ""},
+		{"a token with an empty critical list is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{}})}, ErrInvalidCredentials, ""},
+		{"a token with a malformed critical list is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": "foo"})}, ErrInvalidCredentials, ""},
+		{"a token with a null critical list is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": json.RawMessage("null")})}, ErrInvalidCredentials, ""},
+		{"a token marking a standard header critical is refused", []string{"Authorization", "Bearer " + rs.sign(t, valid, map[string]any{"crit": []string{"exp"}, "exp": now.Add(time.Minute).Unix()})}, ErrInvalidCredentials, ""},
 		{"a token with a character that is not base64url is refused", []string{"Authorization", "Bearer " + parts[0] + "." + parts[1] + "!." + parts[2]}, ErrInvalidCredentials, ""},
 		{"a huge token is refused unread", []string{"Authorization", "Bearer " + parts[0] + "." + strings.Repeat("A", maxJWTLen) + "." + parts[2]}, ErrInvalidCredentials, ""},
 	}
@@ -129,8 +136,22 @@ func TestJWTPrincipalClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "alice@example.com" {
+	if got.ID != "jwt:"+issuerTag(p.issuer)+":alice@example.com" {
 		t.Errorf("ID = %q, want the email claim", got.ID)
+	}
+}
+
+func TestJWTCriticalHeaderIsRefusedBeforeKeysAreFetched(t *testing.T) {
+	clock := newClock()
+	rs := rsaKey("rs-1", 0)
+	p := newIdP(t, rs)
+	j := newJWT(t, p, clock)
+	token := rs.sign(t, p.claimsAt(clock.Now()), map[string]any{"crit": []string{"foo"}, "foo": true})
+	if _, err := j.Authenticate(request("Authorization", "Bearer "+token)); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("err = %v, want ErrInvalidCredentials", err)
+	}
+	if d, f := p.counts(); d != 0 || f != 0 {
+		t.Errorf("discovery fetched %d times, keys %d times; want neither: the token was refused on its header", d, f)
 	}
 }
 

@@ -53,7 +53,8 @@ const (
 )
 
 // Passwords authenticates users by ID and password (Login, HTTP Basic) and
-// by the login tokens Login issues (Bearer header or cookie).
+// by the login tokens Login issues (Bearer header or cookie). The user
+// alice signs in as the principal "user:alice".
 type Passwords struct {
 	users      map[string]passwordHash
 	dummy      passwordHash // verified for unknown users
@@ -263,7 +264,7 @@ func (p *Passwords) Authenticate(r *http.Request) (Principal, error) {
 		if err := p.check(user, password, clientIP(r)); err != nil {
 			return Principal{}, err
 		}
-		return Principal{ID: user, Method: "password"}, nil
+		return Principal{ID: userPrefix + user, Method: "password"}, nil
 	case ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(credentials, tokenPrefix):
 		return p.authenticateToken(credentials)
 	case ok:
@@ -291,7 +292,7 @@ func (p *Passwords) authenticateToken(token string) (Principal, error) {
 		// The user is gone or has a new password since.
 		return Principal{}, fmt.Errorf("%w: login token revoked", ErrInvalidCredentials)
 	}
-	return Principal{ID: c.Sub, Method: "password"}, nil
+	return Principal{ID: userPrefix + c.Sub, Method: "password"}, nil
 }
 
 // Cookie returns the login cookie for token: HttpOnly, so page scripts

@@ -148,7 +148,7 @@ func TestLogin(t *testing.T) {
 				return
 			}
 			got, err := p.Authenticate(request("Authorization", "Bearer "+token))
-			if err != nil || got != (Principal{ID: tt.user, Method: "password"}) {
+			if err != nil || got != (Principal{ID: "user:" + tt.user, Method: "password"}) {
 				t.Errorf("the token authenticates as %+v, %v", got, err)
 			}
 		})
@@ -305,9 +305,9 @@ func TestBasicAuth(t *testing.T) {
 		want    error
 		id      string
 	}{
-		{"the right password signs in", basic("alice", alicePassword), nil, "alice"},
-		{"a bcrypt user signs in", basic("bob", bobPassword), nil, "bob"},
-		{"the scheme is case-insensitive", []string{"Authorization", strings.Replace(basic("alice", alicePassword)[1], "Basic", "basic", 1)}, nil, "alice"},
+		{"the right password signs in", basic("alice", alicePassword), nil, "user:alice"},
+		{"a bcrypt user signs in", basic("bob", bobPassword), nil, "user:bob"},
+		{"the scheme is case-insensitive", []string{"Authorization", strings.Replace(basic("alice", alicePassword)[1], "Basic", "basic", 1)}, nil, "user:alice"},
 		{"a wrong password is refused", basic("alice", "wrong"), ErrInvalidCredentials, ""},
 		{"an unknown user is refused", basic("mallory", "wrong"), ErrInvalidCredentials, ""},
 		{"credentials that are not base64 are refused", []string{"Authorization", "Basic !!!"}, ErrInvalidCredentials, ""},
@@ -396,7 +396,7 @@ func TestLoginTokens(t *testing.T) {
 			if !isKind(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if err == nil && got != (Principal{ID: "alice", Method: "password"}) {
+			if err == nil && got != (Principal{ID: "user:alice", Method: "password"}) {
 				t.Errorf("principal = %+v, want alice", got)
 			}
 		})

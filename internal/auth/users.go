@@ -16,8 +16,9 @@ import (
 // has; ReplaceUser is the way to change a password.
 var ErrUserExists = errors.New("auth: user already exists")
 
-// maxUserLen bounds user names: they end up in logs and session bindings.
-const maxUserLen = 256
+// maxUserLen bounds user names so that "user:"+name fits in a runtime user
+// id (maxPrincipalLen).
+const maxUserLen = maxPrincipalLen - len(userPrefix)
 
 // checkUserName says what is wrong with a user name, if anything. Names
 // cannot hold ':' (the users file's separator, and HTTP Basic's) or spaces

@@ -33,6 +33,8 @@ func TestLoadUsersFile(t *testing.T) {
 		{"a duplicate user", "alice:" + alice + "\nbob:" + bob + "\nalice:" + bob + "\n", nil, `:3: user "alice" is already on line 1`},
 		{"a user name with a space", "al ice:" + alice + "\n", nil, ":1: user name contains a space"},
 		{"an empty user name", ":" + alice + "\n", nil, ":1: user name is empty"},
+		{"the longest user name that fits a runtime user id", strings.Repeat("a", maxPrincipalLen-len("user:")) + ":" + alice + "\n", map[string]string{strings.Repeat("a", maxPrincipalLen-len("user:")): alice}, ""},
+		{"a user name too long for a runtime user id", strings.Repeat("a", maxPrincipalLen-len("user:")+1) + ":" + alice + "\n", nil, ":1: user name is longer than 123 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
