@@ -101,7 +101,8 @@ type Agent struct {
 	// strands, text (JSON strings) or agui.
 	Dialect string `yaml:"dialect" env:"AGENTGATE_UPSTREAM_DIALECT"`
 	// Principals, when set, are the only callers who may use this agent
-	// (principal ids: key:NAME, user names, JWT claims; "*" for all).
+	// (key:NAME for an API key, user:NAME for a password user, jwt:SUB for
+	// a JWT subject, anonymous on an open gateway, "*" for all).
 	Principals []string `yaml:"principals"`
 }
 

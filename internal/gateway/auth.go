@@ -158,7 +158,7 @@ func (s *Server) handleLogin() http.Handler {
 			s.writeError(w, r, s.authError(w, r, err))
 			return
 		}
-		info(r.Context()).principal = req.Username
+		info(r.Context()).principal = "user:" + req.Username
 		http.SetCookie(w, s.opts.Login.Cookie(token, expires))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

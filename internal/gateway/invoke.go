@@ -70,9 +70,10 @@ func (s *Server) handleInvoke(from agentFrom) http.Handler {
 	})
 }
 
-// owner is what session ids are bound to: the principal and its method,
-// so a JWT subject "alice" never owns the password user alice's sessions.
-func owner(p auth.Principal) string { return p.Method + "\x00" + p.ID }
+// owner is what session ids are bound to: the principal's id, which names
+// its authenticator too (key:, user:, jwt:), so a JWT subject "alice"
+// never owns the password user alice's sessions.
+func owner(p auth.Principal) string { return p.ID }
 
 // resolveSession issues a session id or checks that the supplied one
 // belongs to the caller. A foreign id is never forwarded.
@@ -94,8 +95,9 @@ func (s *Server) checkSession(principal, id string) *apiError {
 	return nil
 }
 
-// limitKey names a principal in limit state.
-func limitKey(p auth.Principal) string { return p.Method + ":" + p.ID }
+// limitKey names a principal in limit state: its id, unique across
+// authenticators.
+func limitKey(p auth.Principal) string { return p.ID }
 
 // admit applies the limiter before any upstream cost: the daily token
 // budget, of which the stream reserves estimate tokens (the limiter's

@@ -77,7 +77,11 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 		agents[name] = inv
 		dialects[name] = event.Dialect(a.Dialect)
 		if len(a.Principals) > 0 {
-			access[name] = a.Principals
+			ids, err := qualifyPrincipals(name, a.Principals, cfg.Auth.JWT.Issuer)
+			if err != nil {
+				return nil, err
+			}
+			access[name] = ids
 		}
 	}
 	key := []byte(cfg.Sessions.Key)
@@ -152,6 +156,23 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 		Chat:             cfg.Chat.On(false),
 		Logger:           log,
 	})
+}
+
+// qualifyPrincipals turns an agent's principals, as the configuration
+// writes them, into the principal ids callers authenticate as. An entry
+// that names no kind of caller (a bare user name, as configurations had
+// before each authenticator got a name space of its own) stops the start
+// with a message naming it.
+func qualifyPrincipals(agent string, entries []string, jwtIssuer string) ([]string, error) {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		id, err := auth.QualifyPrincipal(e, jwtIssuer)
+		if err != nil {
+			return nil, fmt.Errorf("agents.%s.principals[%d]: %w", agent, i, err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 func newNetwork(n config.Network) (gateway.Network, error) {

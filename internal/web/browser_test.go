@@ -315,8 +315,8 @@ func TestChatPageInChromium(t *testing.T) {
 		if a.State != "done" || !strings.Contains(a.Text, "This is turn 2 of our conversation, which you opened with “Hello from the browser”.") {
 			t.Fatalf("the follow-up ended %q reading %q", a.State, a.Text)
 		}
-		if r := calls.wait(t, 2); r.SessionID != sessionID || r.UserID != "ada" {
-			t.Fatalf("the follow-up ran in session %q as %q, want %q as ada", r.SessionID, r.UserID, sessionID)
+		if r := calls.wait(t, 2); r.SessionID != sessionID || r.UserID != "user:ada" {
+			t.Fatalf("the follow-up ran in session %q as %q, want %q as user:ada", r.SessionID, r.UserID, sessionID)
 		}
 		if mid == nil {
 			t.Fatal("no mid-answer screenshot was taken")
