@@ -105,7 +105,8 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 	if err != nil {
 		return nil, err
 	}
-	limiter, err := NewLimiter(cfg.Limits)
+	store := NewStore(cfg.Limits)
+	limiter, err := NewLimiter(cfg.Limits, store)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +206,23 @@ func newNetwork(n config.Network) (gateway.Network, error) {
 	return g, nil
 }
 
-// NewLimiter builds the limiter l configures, or nil when it sets no
-// limit. The Redis store shares limits across gateway instances.
-func NewLimiter(l config.Limits) (*limit.Limiter, error) {
+// NewStore returns the store of shared limit state l names: memory (one
+// instance) or Redis (shared by every instance).
+func NewStore(l config.Limits) limit.Store {
+	if l.Store != "redis" {
+		return limit.NewMemory(nil)
+	}
+	opts := &redis.Options{Addr: l.Redis.Addr, Username: l.Redis.Username, Password: l.Redis.Password, DB: l.Redis.DB,
+		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+	if l.Redis.TLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return limit.NewRedis(redis.NewClient(opts), l.Redis.Prefix)
+}
+
+// NewLimiter builds the limiter l configures over store, or nil when it
+// sets no limit.
+func NewLimiter(l config.Limits, store limit.Store) (*limit.Limiter, error) {
 	rule := func(r config.Rate) limit.Rule { return limit.Rule{Rate: r.Requests, Per: r.Per, Burst: r.Burst} }
 	p := limit.Policy{Rate: map[string]limit.Rule{}, Concurrency: map[string]int{}, DailyTokens: l.DailyTokens, BudgetReservation: l.BudgetReservation}
 	for scope, r := range map[string]config.Rate{limit.ScopeGlobal: l.Rate.Global, limit.ScopeAgent: l.Rate.Agent, limit.ScopePrincipal: l.Rate.Principal} {
@@ -222,15 +237,6 @@ func NewLimiter(l config.Limits) (*limit.Limiter, error) {
 	}
 	if len(p.Rate) == 0 && len(p.Concurrency) == 0 && p.DailyTokens == 0 {
 		return nil, nil
-	}
-	var store limit.Store = limit.NewMemory(nil)
-	if l.Store == "redis" {
-		opts := &redis.Options{Addr: l.Redis.Addr, Username: l.Redis.Username, Password: l.Redis.Password, DB: l.Redis.DB,
-			DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
-		if l.Redis.TLS {
-			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		store = limit.NewRedis(redis.NewClient(opts), l.Redis.Prefix)
 	}
 	lim, err := limit.NewLimiter(store, p, nil)
 	if err != nil {
