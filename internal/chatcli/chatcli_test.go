@@ -220,8 +220,8 @@ func TestPasswordSignInAtThePrompt(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, id := range userIDs {
-		if id != "ada" {
-			t.Fatalf("the emulator saw runtime user ids %q, want only ada", userIDs)
+		if id != "user:ada" {
+			t.Fatalf("the emulator saw runtime user ids %q, want only user:ada", userIDs)
 		}
 	}
 }

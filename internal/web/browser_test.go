@@ -455,7 +455,7 @@ func TestChatPageInChromium(t *testing.T) {
 		if a.State != "error" || !regexp.MustCompile(`retry in \d+ (s|min|h) \(rate_limited, request [0-9a-f]+\)`).MatchString(a.Meta) {
 			t.Fatalf("the refused answer is %q with %q, want an error that says when to retry", a.State, a.Meta)
 		}
-		if r := calls.wait(t, 11); r.UserID != "bob" {
+		if r := calls.wait(t, 11); r.UserID != "user:bob" {
 			t.Fatalf("the last invocation ran as %q", r.UserID)
 		}
 	})
