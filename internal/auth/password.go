@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,6 +35,17 @@ type PasswordConfig struct {
 	// remembers; default 10000. Memory is about MaxTracked × (MaxFailures ×
 	// 24 + 150) bytes.
 	MaxTracked int
+	// MaxConcurrentHashes bounds how many passwords are verified at once;
+	// default GOMAXPROCS. An argon2id verification holds its hash's m
+	// parameter in memory (64 MiB for the hashes HashPassword makes; bcrypt
+	// needs a few KiB), so password hashing takes at most
+	// MaxConcurrentHashes × the largest m among the users.
+	MaxConcurrentHashes int
+	// HashQueueWait bounds how long a sign-in waits for its turn to be
+	// hashed while MaxConcurrentHashes others are; past it the sign-in is
+	// answered *RetryError, unchecked and not counted as a failure.
+	// Default 2s.
+	HashQueueWait time.Duration
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 	// CookieName names the login cookie; default "agentgate_session".
@@ -47,6 +59,7 @@ const (
 	defaultWindow     = 15 * time.Minute
 	defaultMaxTracked = 10000
 	defaultCookieName = "agentgate_session"
+	defaultQueueWait  = 2 * time.Second
 	// tokenClockSkew is how far in the future a token's iat may be: another
 	// gateway instance with a slightly fast clock may have issued it.
 	tokenClockSkew = time.Minute
@@ -66,9 +79,11 @@ type Passwords struct {
 	// slots bounds how many hashes are computed at once: each argon2id
 	// verification holds 64 MiB, and a burst of sign-ins must not take the
 	// instance's memory with it.
-	slots chan struct{}
-	// verifying, when set, is told each hash about to be verified: tests
-	// use it to see that unknown users cost the same work as known ones.
+	slots     *hashSlots
+	queueWait time.Duration
+	// verifying, when set, is told each hash about to be verified, once it
+	// holds a slot: tests use it to see that unknown users cost the same
+	// work as known ones, and to hold a slot.
 	verifying func(hash string)
 }
 
@@ -85,7 +100,8 @@ func NewPasswords(cfg PasswordConfig) (*Passwords, error) {
 		failures:   newFailures(cfg.MaxFailures, cfg.Window, cfg.MaxTracked),
 		now:        cfg.Now,
 		cookieName: cfg.CookieName,
-		slots:      make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		slots:      newHashSlots(cfg.MaxConcurrentHashes),
+		queueWait:  cfg.HashQueueWait,
 	}
 	for _, user := range slices.Sorted(maps.Keys(cfg.Users)) {
 		if err := checkUserName(user); err != nil {
@@ -127,6 +143,10 @@ func (cfg PasswordConfig) withDefaults() (PasswordConfig, error) {
 		return cfg, fmt.Errorf("window: must not be negative, got %v", cfg.Window)
 	case cfg.MaxTracked < 0 || cfg.MaxTracked == 1:
 		return cfg, fmt.Errorf("maxTracked: must be at least 2, got %d", cfg.MaxTracked)
+	case cfg.MaxConcurrentHashes < 0:
+		return cfg, fmt.Errorf("maxConcurrentHashes: must not be negative, got %d", cfg.MaxConcurrentHashes)
+	case cfg.HashQueueWait < 0:
+		return cfg, fmt.Errorf("hashQueueWait: must not be negative, got %v", cfg.HashQueueWait)
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = defaultTokenTTL
@@ -139,6 +159,12 @@ func (cfg PasswordConfig) withDefaults() (PasswordConfig, error) {
 	}
 	if cfg.MaxTracked == 0 {
 		cfg.MaxTracked = defaultMaxTracked
+	}
+	if cfg.MaxConcurrentHashes == 0 {
+		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	if cfg.HashQueueWait == 0 {
+		cfg.HashQueueWait = defaultQueueWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -173,28 +199,40 @@ func dummyFor(users map[string]passwordHash) (passwordHash, error) {
 // expires. A wrong password and an unknown user give the same error,
 // ErrInvalidCredentials, after the same work. After too many failures for
 // the user or for clientIP it returns *RetryError without checking the
-// password at all, so that guessing cannot go on. IPv6 clients are counted
-// by their /64; callers that cannot tell the address pass "", and all of
-// them share one count.
+// password at all, so that guessing cannot go on; it does the same, with
+// Busy set, when the password could not be checked within HashQueueWait
+// because too many others were being checked. IPv6 clients are counted by
+// their /64; callers that cannot tell the address pass "", and all of them
+// share one count.
 func (p *Passwords) Login(user, password, clientIP string) (token string, expires time.Time, err error) {
-	if err := p.check(user, password, clientIP); err != nil {
+	if err := p.check(context.Background(), user, password, clientIP); err != nil {
 		return "", time.Time{}, err
 	}
 	return p.issue(user)
 }
 
 // check verifies user's password with failure counting and slow-down.
-func (p *Passwords) check(user, password, clientIP string) error {
+// The failure counts are consulted before the password waits for a hashing
+// slot, so that a caller who is blocked costs neither a hash nor a place in
+// the queue.
+func (p *Passwords) check(ctx context.Context, user, password, clientIP string) error {
 	now := p.now()
 	userKey, ipKey := failureKey("user:", user), failureKey("ip:", addressKey(clientIP))
-	if wait := p.failures.begin(now, userKey, ipKey); wait > 0 {
+	wait, addressFailed := p.failures.begin(now, ipKey, userKey)
+	if wait > 0 {
 		return &RetryError{After: wait}
 	}
 	h, known := p.users[user]
 	if !known {
 		h = p.dummy
 	}
-	if !p.verify(h, password) || !known {
+	ok, err := p.verify(ctx, h, password, addressFailed > 0)
+	if err != nil {
+		// The password was never checked, so the attempt is no failure.
+		p.failures.takeBack(now, userKey, ipKey)
+		return err
+	}
+	if !ok || !known {
 		return ErrInvalidCredentials
 	}
 	p.failures.succeeded(now, []string{userKey}, []string{ipKey})
@@ -211,13 +249,23 @@ func failureKey(kind, value string) string {
 	return kind + "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func (p *Passwords) verify(h passwordHash, password string) bool {
+// verify checks password against h once a hashing slot is free; suspect
+// sign-ins, from addresses that failed recently, wait behind the others. It
+// returns *RetryError if no slot comes free within the queue wait, and an
+// error wrapping ErrUnavailable if ctx ends first.
+func (p *Passwords) verify(ctx context.Context, h passwordHash, password string, suspect bool) (bool, error) {
+	got, err := p.slots.acquire(ctx, p.queueWait, suspect)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("%w: waiting to check the password: %w", ErrUnavailable, err)
+	case !got:
+		return false, &RetryError{After: p.queueWait, Busy: true}
+	}
+	defer p.slots.release()
 	if p.verifying != nil {
 		p.verifying(h.String())
 	}
-	p.slots <- struct{}{}
-	defer func() { <-p.slots }()
-	return h.verify(password)
+	return h.verify(password), nil
 }
 
 // issue returns a new login token for user.
@@ -261,7 +309,7 @@ func (p *Passwords) Authenticate(r *http.Request) (Principal, error) {
 		if !ok {
 			return Principal{}, fmt.Errorf("%w: malformed Basic credentials", ErrInvalidCredentials)
 		}
-		if err := p.check(user, password, clientIP(r)); err != nil {
+		if err := p.check(r.Context(), user, password, clientIP(r)); err != nil {
 			return Principal{}, err
 		}
 		return Principal{ID: userPrefix + user, Method: "password"}, nil
