@@ -46,6 +46,12 @@ type PasswordConfig struct {
 	// answered *RetryError, unchecked and not counted as a failure.
 	// Default 2s.
 	HashQueueWait time.Duration
+	// Revocations records the login tokens revoked by Revoke and Logout,
+	// and is asked about every token presented; when it cannot answer,
+	// the token is refused (ErrUnavailable). It should be shared by every
+	// instance that shares TokenKey. Default: a record in this instance's
+	// memory of at most 100000 tokens, each kept until its token expires.
+	Revocations Revocations
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 	// CookieName names the login cookie; default "agentgate_session".
@@ -69,13 +75,14 @@ const (
 // by the login tokens Login issues (Bearer header or cookie). The user
 // alice signs in as the principal "user:alice".
 type Passwords struct {
-	users      map[string]passwordHash
-	dummy      passwordHash // verified for unknown users
-	keys       [][]byte     // derived with tokenKey; keys[0] signs
-	ttl        time.Duration
-	failures   *failures
-	now        func() time.Time
-	cookieName string
+	users       map[string]passwordHash
+	dummy       passwordHash // verified for unknown users
+	keys        [][]byte     // derived with tokenKey; keys[0] signs
+	ttl         time.Duration
+	failures    *failures
+	revocations Revocations
+	now         func() time.Time
+	cookieName  string
 	// slots bounds how many hashes are computed at once: each argon2id
 	// verification holds 64 MiB, and a burst of sign-ins must not take the
 	// instance's memory with it.
@@ -95,13 +102,14 @@ func NewPasswords(cfg PasswordConfig) (*Passwords, error) {
 		return nil, err
 	}
 	p := &Passwords{
-		users:      make(map[string]passwordHash, len(cfg.Users)),
-		ttl:        cfg.TokenTTL,
-		failures:   newFailures(cfg.MaxFailures, cfg.Window, cfg.MaxTracked),
-		now:        cfg.Now,
-		cookieName: cfg.CookieName,
-		slots:      newHashSlots(cfg.MaxConcurrentHashes),
-		queueWait:  cfg.HashQueueWait,
+		users:       make(map[string]passwordHash, len(cfg.Users)),
+		ttl:         cfg.TokenTTL,
+		failures:    newFailures(cfg.MaxFailures, cfg.Window, cfg.MaxTracked),
+		revocations: cfg.Revocations,
+		now:         cfg.Now,
+		cookieName:  cfg.CookieName,
+		slots:       newHashSlots(cfg.MaxConcurrentHashes),
+		queueWait:   cfg.HashQueueWait,
 	}
 	for _, user := range slices.Sorted(maps.Keys(cfg.Users)) {
 		if err := checkUserName(user); err != nil {
@@ -168,6 +176,9 @@ func (cfg PasswordConfig) withDefaults() (PasswordConfig, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Revocations == nil {
+		cfg.Revocations = newMemoryRevocations(cfg.Now, maxMemoryRevocations)
 	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = defaultCookieName
@@ -270,8 +281,12 @@ func (p *Passwords) verify(ctx context.Context, h passwordHash, password string,
 
 // issue returns a new login token for user.
 func (p *Passwords) issue(user string) (string, time.Time, error) {
+	id, err := newTokenID()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: login token id: %w", err)
+	}
 	now := p.now()
-	c := tokenClaims{Sub: user, IAT: now.Unix(), Exp: now.Add(p.ttl).Unix(), Ver: p.version(p.keys[0], user)}
+	c := tokenClaims{Sub: user, IAT: now.Unix(), Exp: now.Add(p.ttl).Unix(), Ver: p.version(p.keys[0], user), JTI: id}
 	token, err := signToken(p.keys[0], c)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: sign login token: %w", err)
@@ -302,9 +317,7 @@ func (p *Passwords) version(key []byte, user string) string {
 // else r.RemoteAddr. Basic credentials cost a password hash on every
 // request, so clients that make many should sign in once for a token.
 func (p *Passwords) Authenticate(r *http.Request) (Principal, error) {
-	scheme, credentials, ok := authorization(r)
-	switch {
-	case ok && strings.EqualFold(scheme, "Basic"):
+	if scheme, _, ok := authorization(r); ok && strings.EqualFold(scheme, "Basic") {
 		user, password, ok := r.BasicAuth()
 		if !ok {
 			return Principal{}, fmt.Errorf("%w: malformed Basic credentials", ErrInvalidCredentials)
@@ -313,19 +326,30 @@ func (p *Passwords) Authenticate(r *http.Request) (Principal, error) {
 			return Principal{}, err
 		}
 		return Principal{ID: userPrefix + user, Method: "password"}, nil
-	case ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(credentials, tokenPrefix):
-		return p.authenticateToken(credentials)
-	case ok:
+	}
+	token, ok := p.loginToken(r)
+	if !ok {
 		return Principal{}, ErrNoCredentials
+	}
+	return p.authenticateToken(r.Context(), token)
+}
+
+// loginToken returns the login token r carries: in an "Authorization:
+// Bearer agt1..." header or, if r has no Authorization header, in the
+// login cookie.
+func (p *Passwords) loginToken(r *http.Request) (string, bool) {
+	if scheme, credentials, ok := authorization(r); ok {
+		isToken := strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(credentials, tokenPrefix)
+		return credentials, isToken
 	}
 	c, err := r.Cookie(p.cookieName)
 	if err != nil || c.Value == "" {
-		return Principal{}, ErrNoCredentials
+		return "", false
 	}
-	return p.authenticateToken(c.Value)
+	return c.Value, true
 }
 
-func (p *Passwords) authenticateToken(token string) (Principal, error) {
+func (p *Passwords) authenticateToken(ctx context.Context, token string) (Principal, error) {
 	c, key, err := parseToken(token, p.keys)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidCredentials, err)
@@ -339,8 +363,52 @@ func (p *Passwords) authenticateToken(token string) (Principal, error) {
 	case !hmac.Equal([]byte(c.Ver), []byte(p.version(key, c.Sub))) || c.Ver == "":
 		// The user is gone or has a new password since.
 		return Principal{}, fmt.Errorf("%w: login token revoked", ErrInvalidCredentials)
+	case c.JTI == "":
+		// Issued before tokens had ids, so logging out could not end it.
+		return Principal{}, fmt.Errorf("%w: login token has no id; sign in again", ErrInvalidCredentials)
+	}
+	switch revoked, err := p.revocations.Revoked(ctx, c.JTI); {
+	case err != nil:
+		// Fail closed: a token that may have been revoked is not accepted.
+		return Principal{}, fmt.Errorf("%w: checking login token revocation: %w", ErrUnavailable, err)
+	case revoked:
+		return Principal{}, fmt.Errorf("%w: login token revoked by logout", ErrInvalidCredentials)
 	}
 	return Principal{ID: userPrefix + c.Sub, Method: "password"}, nil
+}
+
+// Revoke ends the login token token before it expires, on every instance
+// that shares PasswordConfig.Revocations. Revoking a token that has
+// expired does nothing. A token that is not one of ours answers
+// ErrInvalidCredentials, so that only a token's holder can revoke it; a
+// revocation that cannot be recorded answers ErrUnavailable, and the token
+// stays valid.
+func (p *Passwords) Revoke(ctx context.Context, token string) error {
+	c, _, err := parseToken(token, p.keys)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidCredentials, err)
+	}
+	// Instances whose clocks run slow accept a token a little past its
+	// expiry; the record must outlast that.
+	until := c.expiresAt().Add(tokenClockSkew)
+	if c.JTI == "" || !p.now().Before(until) {
+		return nil
+	}
+	if err := p.revocations.Revoke(ctx, c.JTI, until); err != nil {
+		return fmt.Errorf("%w: revoking login token: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Logout revokes the login token r carries, in an "Authorization: Bearer
+// agt1..." header or the login cookie, as Revoke does. A request without
+// one answers ErrNoCredentials.
+func (p *Passwords) Logout(r *http.Request) error {
+	token, ok := p.loginToken(r)
+	if !ok {
+		return ErrNoCredentials
+	}
+	return p.Revoke(r.Context(), token)
 }
 
 // Cookie returns the login cookie for token: HttpOnly, so page scripts
@@ -361,8 +429,8 @@ func (p *Passwords) Cookie(token string, expires time.Time) *http.Cookie {
 }
 
 // ClearCookie returns a cookie that makes the browser drop the login
-// cookie, for logout. Tokens are stateless, so one already copied stays
-// valid until it expires.
+// cookie, for logout. A copy of the token stays valid until it expires
+// unless it is revoked too (Logout).
 func (p *Passwords) ClearCookie() *http.Cookie {
 	return &http.Cookie{
 		Name:     p.cookieName,
