@@ -52,15 +52,22 @@ var (
 	ErrUnavailable = errors.New("auth: credentials cannot be checked right now")
 )
 
-// RetryError means the caller failed too often and must wait before trying
-// again. The gateway answers 429 with a Retry-After header.
+// RetryError means the caller must wait before trying again: it failed too
+// often, or too many sign-ins are being checked at once (Busy). The gateway
+// answers 429 with a Retry-After header.
 type RetryError struct {
 	// After is how long until the next attempt is allowed.
 	After time.Duration
+	// Busy means the credentials were not checked because too many others
+	// were; the attempt did not count as a failure.
+	Busy bool
 }
 
-// Error says how long to wait.
+// Error says why and how long to wait.
 func (e *RetryError) Error() string {
+	if e.Busy {
+		return fmt.Sprintf("auth: too many sign-ins at once, retry in %v", e.After.Round(time.Second))
+	}
 	return fmt.Sprintf("auth: too many failed attempts, retry in %v", e.After.Round(time.Second))
 }
 

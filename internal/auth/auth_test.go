@@ -128,6 +128,10 @@ func TestRetryError(t *testing.T) {
 	if errors.Is(err, ErrInvalidCredentials) {
 		t.Error("a slow-down reads as invalid credentials; the gateway must answer 429, not 401")
 	}
+	busy := error(&RetryError{After: 2 * time.Second, Busy: true})
+	if got, want := busy.Error(), "auth: too many sign-ins at once, retry in 2s"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
 }
 
 func TestClientIP(t *testing.T) {

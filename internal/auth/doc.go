@@ -14,5 +14,6 @@
 // (ErrUnavailable).
 //
 // Secrets are stored only as hashes, compared in constant time, and never
-// appear in error strings.
+// appear in error strings. Login tokens carry a random id, so that logging
+// out can revoke one through a record every instance shares (Revocations).
 package auth

@@ -38,26 +38,30 @@ func newFailures(limit int, window time.Duration, maxKeys int) *failures {
 // Otherwise it counts the attempt as a failure in advance, so that
 // concurrent attempts cannot all slip in before the first one fails, and
 // returns 0; a successful attempt takes its count back with succeeded.
-func (f *failures) begin(now time.Time, keys ...string) time.Duration {
+// Either way it also returns how many failures keys[0] had within the
+// window before this attempt.
+func (f *failures) begin(now time.Time, keys ...string) (wait time.Duration, failed int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var wait time.Duration
-	for _, k := range keys {
+	for i, k := range keys {
 		e := f.entry(k, now, false)
+		if e != nil && i == 0 {
+			failed = len(e.times)
+		}
 		if e == nil || len(e.times) < f.limit {
 			continue
 		}
 		wait = max(wait, e.times[0].Add(f.window).Sub(now))
 	}
 	if wait > 0 {
-		return wait
+		return wait, failed
 	}
 	for _, k := range keys {
 		e := f.entry(k, now, true)
 		e.times = append(e.times, now)
 		f.lru.MoveToFront(f.byKey[k])
 	}
-	return 0
+	return 0, failed
 }
 
 // succeeded takes back the failure begin counted at now for each of keep's
@@ -73,7 +77,19 @@ func (f *failures) succeeded(now time.Time, clear []string, keep []string) {
 			delete(f.byKey, k)
 		}
 	}
-	for _, k := range keep {
+	f.takeBackLocked(now, keep)
+}
+
+// takeBack takes back the failure begin counted at now for each of keys,
+// for an attempt that ended without its password being checked.
+func (f *failures) takeBack(now time.Time, keys ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.takeBackLocked(now, keys)
+}
+
+func (f *failures) takeBackLocked(now time.Time, keys []string) {
+	for _, k := range keys {
 		el, ok := f.byKey[k]
 		if !ok {
 			continue

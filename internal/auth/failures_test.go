@@ -13,11 +13,11 @@ func TestFailures(t *testing.T) {
 	t.Run("attempts count before they end, so concurrent ones cannot slip in", func(t *testing.T) {
 		f := newFailures(3, window, 100)
 		for i := range 3 {
-			if wait := f.begin(t0, "user:alice"); wait != 0 {
+			if wait, _ := f.begin(t0, "user:alice"); wait != 0 {
 				t.Fatalf("attempt %d was made to wait %v", i+1, wait)
 			}
 		}
-		if wait := f.begin(t0, "user:alice"); wait != window {
+		if wait, _ := f.begin(t0, "user:alice"); wait != window {
 			t.Errorf("the fourth attempt under way waits %v, want %v", wait, window)
 		}
 	})
@@ -29,8 +29,22 @@ func TestFailures(t *testing.T) {
 		f.succeeded(t0.Add(time.Second), []string{"user:alice"}, []string{"ip:192.0.2.1"})
 		f.begin(t0.Add(2*time.Second), "user:carol", "ip:192.0.2.1")
 		f.begin(t0.Add(3*time.Second), "user:dave", "ip:192.0.2.1")
-		if wait := f.begin(t0.Add(4*time.Second), "ip:192.0.2.1"); wait != window-4*time.Second {
+		if wait, _ := f.begin(t0.Add(4*time.Second), "ip:192.0.2.1"); wait != window-4*time.Second {
 			t.Errorf("wait = %v, want %v: three failures remain", wait, window-4*time.Second)
+		}
+	})
+
+	t.Run("an attempt learns how often its first key failed before it", func(t *testing.T) {
+		f := newFailures(3, window, 100)
+		// The fourth is refused, and learns it too.
+		for i, want := range []int{0, 1, 2, 3} {
+			if _, failed := f.begin(t0, "ip:192.0.2.1", fmt.Sprintf("user:u%d", i)); failed != want {
+				t.Errorf("attempt %d: failed = %d, want %d", i+1, failed, want)
+			}
+		}
+		f.begin(t0, "user:u9", "ip:192.0.2.2")
+		if _, failed := f.begin(t0, "user:u9", "ip:192.0.2.3"); failed != 1 {
+			t.Errorf("failed = %d, want the first key's count, 1", failed)
 		}
 	})
 
@@ -38,7 +52,7 @@ func TestFailures(t *testing.T) {
 		f := newFailures(1, window, 100)
 		f.begin(t0, "ip:192.0.2.1")
 		f.begin(t0.Add(time.Minute), "user:alice")
-		if wait := f.begin(t0.Add(2*time.Minute), "user:alice", "ip:192.0.2.1"); wait != window-time.Minute {
+		if wait, _ := f.begin(t0.Add(2*time.Minute), "user:alice", "ip:192.0.2.1"); wait != window-time.Minute {
 			t.Errorf("wait = %v, want %v", wait, window-time.Minute)
 		}
 	})
@@ -59,10 +73,10 @@ func TestFailures(t *testing.T) {
 		f.begin(t0.Add(time.Second), "user:b")
 		f.begin(t0.Add(2*time.Second), "user:c")
 		f.begin(t0.Add(3*time.Second), "user:d") // evicts a
-		if wait := f.begin(t0.Add(4*time.Second), "user:a"); wait != 0 {
+		if wait, _ := f.begin(t0.Add(4*time.Second), "user:a"); wait != 0 {
 			t.Errorf("the oldest key is still blocked for %v", wait)
 		}
-		if wait := f.begin(t0.Add(5*time.Second), "user:c"); wait == 0 {
+		if wait, _ := f.begin(t0.Add(5*time.Second), "user:c"); wait == 0 {
 			t.Errorf("a recent key was forgotten")
 		}
 	})
@@ -75,7 +89,7 @@ func TestFailures(t *testing.T) {
 		if f.len() != 2 {
 			t.Fatalf("tracks %d keys, want 2", f.len())
 		}
-		if wait := f.begin(t0.Add(window+2*time.Second), "user:recent"); wait == 0 {
+		if wait, _ := f.begin(t0.Add(window+2*time.Second), "user:recent"); wait == 0 {
 			t.Errorf("the recent key was evicted instead of the expired one")
 		}
 	})

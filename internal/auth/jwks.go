@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +46,7 @@ type keySet struct {
 	issuer string // discovery runs at issuer + "/.well-known/openid-configuration"
 	client *http.Client
 	now    func() time.Time
+	log    *slog.Logger // told of every failed fetch
 
 	mu        sync.Mutex
 	jwksURL   string // configured, or "" until discovered
@@ -135,6 +138,10 @@ func (ks *keySet) refresh(ctx context.Context) error {
 	defer cancel()
 	keys, jwksURL, err := ks.fetch(ctx, jwksURL)
 
+	if err != nil {
+		ks.logFailure(err)
+	}
+
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if err == nil {
@@ -145,6 +152,30 @@ func (ks *keySet) refresh(ctx context.Context) error {
 	return err
 }
 
+// logFailure logs why a fetch failed, naming the host and path it was for.
+// Fetches are spaced out (keysRetryEvery after a failure), and so are these
+// lines. Nothing secret is logged: provider URLs carry no query, and a
+// password in one is redacted.
+func (ks *keySet) logFailure(err error) {
+	attrs := []any{"err", err}
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		if u, perr := url.Parse(fe.url); perr == nil {
+			attrs = append(attrs, "host", u.Host, "path", u.Path)
+		}
+	}
+	ks.log.Warn("auth: cannot fetch the identity provider's signing keys", attrs...)
+}
+
+// fetchError is a failed discovery or JWKS fetch and the URL it was for.
+type fetchError struct {
+	url string
+	err error
+}
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
+
 // fetch discovers the JWKS URL if it is not known yet, then gets the keys.
 func (ks *keySet) fetch(ctx context.Context, jwksURL string) ([]jose.JSONWebKey, string, error) {
 	if jwksURL == "" {
@@ -154,15 +185,15 @@ func (ks *keySet) fetch(ctx context.Context, jwksURL string) ([]jose.JSONWebKey,
 		}
 		discovery := strings.TrimSuffix(ks.issuer, "/") + "/.well-known/openid-configuration"
 		if err := ks.getJSON(ctx, discovery, &doc); err != nil {
-			return nil, "", err
+			return nil, "", &fetchError{discovery, err}
 		}
 		// OpenID Connect Discovery 4.3: the document must name the issuer
 		// it was fetched for, or it may be someone else's.
 		if doc.Issuer != ks.issuer {
-			return nil, "", fmt.Errorf("discovery document at %s names issuer %q, want %q", discovery, doc.Issuer, ks.issuer)
+			return nil, "", &fetchError{discovery, fmt.Errorf("discovery document at %s names issuer %q, want %q", redacted(discovery), doc.Issuer, ks.issuer)}
 		}
 		if err := checkProviderURL(doc.JWKSURI); err != nil {
-			return nil, "", fmt.Errorf("discovery document at %s: jwks_uri: %w", discovery, err)
+			return nil, "", &fetchError{discovery, fmt.Errorf("discovery document at %s: jwks_uri: %w", redacted(discovery), err)}
 		}
 		jwksURL = doc.JWKSURI
 	}
@@ -170,7 +201,7 @@ func (ks *keySet) fetch(ctx context.Context, jwksURL string) ([]jose.JSONWebKey,
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := ks.getJSON(ctx, jwksURL, &set); err != nil {
-		return nil, "", err
+		return nil, "", &fetchError{jwksURL, err}
 	}
 	return parseJWKS(set.Keys), jwksURL, nil
 }
@@ -201,24 +232,33 @@ func parseJWKS(raw []json.RawMessage) []jose.JSONWebKey {
 	return keys
 }
 
-func (ks *keySet) getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func (ks *keySet) getJSON(ctx context.Context, target string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return fmt.Errorf("GET %s: %w", redacted(target), err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := ks.client.Do(req)
 	if err != nil {
-		return err // *url.Error names the method and URL
+		return err // *url.Error names the method and the URL, its password redacted
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		return fmt.Errorf("GET %s: %s", redacted(target), resp.Status)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, keysMaxDocBytes)).Decode(v); err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+		return fmt.Errorf("GET %s: %w", redacted(target), err)
 	}
 	return nil
+}
+
+// redacted is target with any password in it replaced, for messages.
+func redacted(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // fitting returns the keys that may verify a token with kid and alg. The

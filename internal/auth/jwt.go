@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,6 +47,10 @@ type JWTConfig struct {
 	// HTTPClient fetches discovery and keys; default http.DefaultClient.
 	// Each request is bounded to 10s regardless.
 	HTTPClient *http.Client
+	// Logger is told, at warn level, why each failed discovery or key
+	// fetch failed, with the host and path fetched; fetches are at most
+	// one per 5s after a failure. Default slog.Default().
+	Logger *slog.Logger
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 }
@@ -95,7 +100,7 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 			jwt.WithTimeFunc(cfg.Now),
 			jwt.WithStrictDecoding(),
 		),
-		keys: &keySet{issuer: cfg.Issuer, jwksURL: cfg.JWKSURL, client: cfg.HTTPClient, now: cfg.Now},
+		keys: &keySet{issuer: cfg.Issuer, jwksURL: cfg.JWKSURL, client: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger},
 	}, nil
 }
 
@@ -142,6 +147,9 @@ func (cfg JWTConfig) withDefaults() (JWTConfig, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return cfg, nil
 }

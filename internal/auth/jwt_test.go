@@ -1,12 +1,14 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -349,6 +351,82 @@ func TestJWTDiscovery(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestJWTFetchFailuresAreLogged(t *testing.T) {
+	type line struct {
+		Level, Msg, Err, Host, Path string
+	}
+	logged := func(t *testing.T, buf *bytes.Buffer) []line {
+		t.Helper()
+		var lines []line
+		for l := range strings.Lines(buf.String()) {
+			var v line
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				t.Fatalf("log line %q: %v", l, err)
+			}
+			lines = append(lines, v)
+		}
+		return lines
+	}
+	rs := rsaKey("rs-1", 0)
+
+	t.Run("a failed key fetch is logged with its host, path and reason, once per retry", func(t *testing.T) {
+		clock := newClock()
+		p := newIdP(t, rs)
+		p.setDown(true)
+		var buf bytes.Buffer
+		host := strings.TrimPrefix(p.srv.URL, "http://")
+		j := newJWT(t, p, clock, func(c *JWTConfig) {
+			c.JWKSURL = "http://reader:s3cret@" + host + "/keys"
+			c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+		})
+		auth := func() {
+			t.Helper()
+			_, err := j.Authenticate(request("Authorization", "Bearer "+rs.sign(t, p.claimsAt(clock.Now()), nil)))
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("err = %v, want ErrUnavailable", err)
+			}
+		}
+		auth()
+		auth() // too soon to fetch again
+		lines := logged(t, &buf)
+		if len(lines) != 1 {
+			t.Fatalf("logged %d lines, want 1: %q", len(lines), buf.String())
+		}
+		if l := lines[0]; l.Level != "WARN" || l.Host != host || l.Path != "/keys" || !strings.Contains(l.Err, "503") {
+			t.Errorf("logged %+v, want a warning naming %s, /keys and the 503", l, host)
+		}
+		if strings.Contains(buf.String(), "s3cret") {
+			t.Errorf("the log repeats the password in the JWKS URL: %s", buf.String())
+		}
+		clock.Advance(keysRetryEvery)
+		auth()
+		if n := len(logged(t, &buf)); n != 2 {
+			t.Errorf("after %v, logged %d lines, want 2", keysRetryEvery, n)
+		}
+	})
+
+	t.Run("a discovery document for another issuer is logged with the discovery path", func(t *testing.T) {
+		clock := newClock()
+		p := newIdP(t, rs)
+		issuer := p.issuer
+		p.issuer = "https://idp.example"
+		var buf bytes.Buffer
+		j := newJWT(t, p, clock, func(c *JWTConfig) {
+			c.Issuer = issuer
+			c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+		})
+		claims := p.claimsAt(clock.Now())
+		claims["iss"] = issuer
+		if _, err := j.Authenticate(request("Authorization", "Bearer "+rs.sign(t, claims, nil))); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrUnavailable", err)
+		}
+		lines := logged(t, &buf)
+		if len(lines) != 1 || lines[0].Path != "/.well-known/openid-configuration" || !strings.Contains(lines[0].Err, "names issuer") {
+			t.Errorf("logged %q, want one line about the discovery document", buf.String())
+		}
+	})
 }
 
 func TestJWTConcurrentRequestsShareOneFetch(t *testing.T) {

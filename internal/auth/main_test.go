@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -201,7 +202,7 @@ func (p *idp) counts() (discovered, fetched int) {
 // newJWT returns a JWT authenticator for p with the audience "agentgate".
 func newJWT(t *testing.T, p *idp, clock *fakeClock, edit ...func(*JWTConfig)) *JWT {
 	t.Helper()
-	cfg := JWTConfig{Issuer: p.issuer, Audience: "agentgate", HTTPClient: p.srv.Client(), Now: clock.Now}
+	cfg := JWTConfig{Issuer: p.issuer, Audience: "agentgate", HTTPClient: p.srv.Client(), Now: clock.Now, Logger: slog.New(slog.DiscardHandler)}
 	for _, e := range edit {
 		e(&cfg)
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -34,6 +35,23 @@ type PasswordConfig struct {
 	// remembers; default 10000. Memory is about MaxTracked × (MaxFailures ×
 	// 24 + 150) bytes.
 	MaxTracked int
+	// MaxConcurrentHashes bounds how many passwords are verified at once;
+	// default GOMAXPROCS. An argon2id verification holds its hash's m
+	// parameter in memory (64 MiB for the hashes HashPassword makes; bcrypt
+	// needs a few KiB), so password hashing takes at most
+	// MaxConcurrentHashes × the largest m among the users.
+	MaxConcurrentHashes int
+	// HashQueueWait bounds how long a sign-in waits for its turn to be
+	// hashed while MaxConcurrentHashes others are; past it the sign-in is
+	// answered *RetryError, unchecked and not counted as a failure.
+	// Default 2s.
+	HashQueueWait time.Duration
+	// Revocations records the login tokens revoked by Revoke and Logout,
+	// and is asked about every token presented; when it cannot answer,
+	// the token is refused (ErrUnavailable). It should be shared by every
+	// instance that shares TokenKey. Default: a record in this instance's
+	// memory of at most 100000 tokens, each kept until its token expires.
+	Revocations Revocations
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 	// CookieName names the login cookie; default "agentgate_session".
@@ -47,6 +65,7 @@ const (
 	defaultWindow     = 15 * time.Minute
 	defaultMaxTracked = 10000
 	defaultCookieName = "agentgate_session"
+	defaultQueueWait  = 2 * time.Second
 	// tokenClockSkew is how far in the future a token's iat may be: another
 	// gateway instance with a slightly fast clock may have issued it.
 	tokenClockSkew = time.Minute
@@ -56,19 +75,22 @@ const (
 // by the login tokens Login issues (Bearer header or cookie). The user
 // alice signs in as the principal "user:alice".
 type Passwords struct {
-	users      map[string]passwordHash
-	dummy      passwordHash // verified for unknown users
-	keys       [][]byte     // derived with tokenKey; keys[0] signs
-	ttl        time.Duration
-	failures   *failures
-	now        func() time.Time
-	cookieName string
+	users       map[string]passwordHash
+	dummy       passwordHash // verified for unknown users
+	keys        [][]byte     // derived with tokenKey; keys[0] signs
+	ttl         time.Duration
+	failures    *failures
+	revocations Revocations
+	now         func() time.Time
+	cookieName  string
 	// slots bounds how many hashes are computed at once: each argon2id
 	// verification holds 64 MiB, and a burst of sign-ins must not take the
 	// instance's memory with it.
-	slots chan struct{}
-	// verifying, when set, is told each hash about to be verified: tests
-	// use it to see that unknown users cost the same work as known ones.
+	slots     *hashSlots
+	queueWait time.Duration
+	// verifying, when set, is told each hash about to be verified, once it
+	// holds a slot: tests use it to see that unknown users cost the same
+	// work as known ones, and to hold a slot.
 	verifying func(hash string)
 }
 
@@ -80,12 +102,14 @@ func NewPasswords(cfg PasswordConfig) (*Passwords, error) {
 		return nil, err
 	}
 	p := &Passwords{
-		users:      make(map[string]passwordHash, len(cfg.Users)),
-		ttl:        cfg.TokenTTL,
-		failures:   newFailures(cfg.MaxFailures, cfg.Window, cfg.MaxTracked),
-		now:        cfg.Now,
-		cookieName: cfg.CookieName,
-		slots:      make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		users:       make(map[string]passwordHash, len(cfg.Users)),
+		ttl:         cfg.TokenTTL,
+		failures:    newFailures(cfg.MaxFailures, cfg.Window, cfg.MaxTracked),
+		revocations: cfg.Revocations,
+		now:         cfg.Now,
+		cookieName:  cfg.CookieName,
+		slots:       newHashSlots(cfg.MaxConcurrentHashes),
+		queueWait:   cfg.HashQueueWait,
 	}
 	for _, user := range slices.Sorted(maps.Keys(cfg.Users)) {
 		if err := checkUserName(user); err != nil {
@@ -127,6 +151,10 @@ func (cfg PasswordConfig) withDefaults() (PasswordConfig, error) {
 		return cfg, fmt.Errorf("window: must not be negative, got %v", cfg.Window)
 	case cfg.MaxTracked < 0 || cfg.MaxTracked == 1:
 		return cfg, fmt.Errorf("maxTracked: must be at least 2, got %d", cfg.MaxTracked)
+	case cfg.MaxConcurrentHashes < 0:
+		return cfg, fmt.Errorf("maxConcurrentHashes: must not be negative, got %d", cfg.MaxConcurrentHashes)
+	case cfg.HashQueueWait < 0:
+		return cfg, fmt.Errorf("hashQueueWait: must not be negative, got %v", cfg.HashQueueWait)
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = defaultTokenTTL
@@ -140,8 +168,17 @@ func (cfg PasswordConfig) withDefaults() (PasswordConfig, error) {
 	if cfg.MaxTracked == 0 {
 		cfg.MaxTracked = defaultMaxTracked
 	}
+	if cfg.MaxConcurrentHashes == 0 {
+		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	if cfg.HashQueueWait == 0 {
+		cfg.HashQueueWait = defaultQueueWait
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Revocations == nil {
+		cfg.Revocations = newMemoryRevocations(cfg.Now, maxMemoryRevocations)
 	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = defaultCookieName
@@ -173,28 +210,40 @@ func dummyFor(users map[string]passwordHash) (passwordHash, error) {
 // expires. A wrong password and an unknown user give the same error,
 // ErrInvalidCredentials, after the same work. After too many failures for
 // the user or for clientIP it returns *RetryError without checking the
-// password at all, so that guessing cannot go on. IPv6 clients are counted
-// by their /64; callers that cannot tell the address pass "", and all of
-// them share one count.
+// password at all, so that guessing cannot go on; it does the same, with
+// Busy set, when the password could not be checked within HashQueueWait
+// because too many others were being checked. IPv6 clients are counted by
+// their /64; callers that cannot tell the address pass "", and all of them
+// share one count.
 func (p *Passwords) Login(user, password, clientIP string) (token string, expires time.Time, err error) {
-	if err := p.check(user, password, clientIP); err != nil {
+	if err := p.check(context.Background(), user, password, clientIP); err != nil {
 		return "", time.Time{}, err
 	}
 	return p.issue(user)
 }
 
 // check verifies user's password with failure counting and slow-down.
-func (p *Passwords) check(user, password, clientIP string) error {
+// The failure counts are consulted before the password waits for a hashing
+// slot, so that a caller who is blocked costs neither a hash nor a place in
+// the queue.
+func (p *Passwords) check(ctx context.Context, user, password, clientIP string) error {
 	now := p.now()
 	userKey, ipKey := failureKey("user:", user), failureKey("ip:", addressKey(clientIP))
-	if wait := p.failures.begin(now, userKey, ipKey); wait > 0 {
+	wait, addressFailed := p.failures.begin(now, ipKey, userKey)
+	if wait > 0 {
 		return &RetryError{After: wait}
 	}
 	h, known := p.users[user]
 	if !known {
 		h = p.dummy
 	}
-	if !p.verify(h, password) || !known {
+	ok, err := p.verify(ctx, h, password, addressFailed > 0)
+	if err != nil {
+		// The password was never checked, so the attempt is no failure.
+		p.failures.takeBack(now, userKey, ipKey)
+		return err
+	}
+	if !ok || !known {
 		return ErrInvalidCredentials
 	}
 	p.failures.succeeded(now, []string{userKey}, []string{ipKey})
@@ -211,19 +260,33 @@ func failureKey(kind, value string) string {
 	return kind + "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func (p *Passwords) verify(h passwordHash, password string) bool {
+// verify checks password against h once a hashing slot is free; suspect
+// sign-ins, from addresses that failed recently, wait behind the others. It
+// returns *RetryError if no slot comes free within the queue wait, and an
+// error wrapping ErrUnavailable if ctx ends first.
+func (p *Passwords) verify(ctx context.Context, h passwordHash, password string, suspect bool) (bool, error) {
+	got, err := p.slots.acquire(ctx, p.queueWait, suspect)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("%w: waiting to check the password: %w", ErrUnavailable, err)
+	case !got:
+		return false, &RetryError{After: p.queueWait, Busy: true}
+	}
+	defer p.slots.release()
 	if p.verifying != nil {
 		p.verifying(h.String())
 	}
-	p.slots <- struct{}{}
-	defer func() { <-p.slots }()
-	return h.verify(password)
+	return h.verify(password), nil
 }
 
 // issue returns a new login token for user.
 func (p *Passwords) issue(user string) (string, time.Time, error) {
+	id, err := newTokenID()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: login token id: %w", err)
+	}
 	now := p.now()
-	c := tokenClaims{Sub: user, IAT: now.Unix(), Exp: now.Add(p.ttl).Unix(), Ver: p.version(p.keys[0], user)}
+	c := tokenClaims{Sub: user, IAT: now.Unix(), Exp: now.Add(p.ttl).Unix(), Ver: p.version(p.keys[0], user), JTI: id}
 	token, err := signToken(p.keys[0], c)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: sign login token: %w", err)
@@ -254,30 +317,39 @@ func (p *Passwords) version(key []byte, user string) string {
 // else r.RemoteAddr. Basic credentials cost a password hash on every
 // request, so clients that make many should sign in once for a token.
 func (p *Passwords) Authenticate(r *http.Request) (Principal, error) {
-	scheme, credentials, ok := authorization(r)
-	switch {
-	case ok && strings.EqualFold(scheme, "Basic"):
+	if scheme, _, ok := authorization(r); ok && strings.EqualFold(scheme, "Basic") {
 		user, password, ok := r.BasicAuth()
 		if !ok {
 			return Principal{}, fmt.Errorf("%w: malformed Basic credentials", ErrInvalidCredentials)
 		}
-		if err := p.check(user, password, clientIP(r)); err != nil {
+		if err := p.check(r.Context(), user, password, clientIP(r)); err != nil {
 			return Principal{}, err
 		}
 		return Principal{ID: userPrefix + user, Method: "password"}, nil
-	case ok && strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(credentials, tokenPrefix):
-		return p.authenticateToken(credentials)
-	case ok:
+	}
+	token, ok := p.loginToken(r)
+	if !ok {
 		return Principal{}, ErrNoCredentials
+	}
+	return p.authenticateToken(r.Context(), token)
+}
+
+// loginToken returns the login token r carries: in an "Authorization:
+// Bearer agt1..." header or, if r has no Authorization header, in the
+// login cookie.
+func (p *Passwords) loginToken(r *http.Request) (string, bool) {
+	if scheme, credentials, ok := authorization(r); ok {
+		isToken := strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(credentials, tokenPrefix)
+		return credentials, isToken
 	}
 	c, err := r.Cookie(p.cookieName)
 	if err != nil || c.Value == "" {
-		return Principal{}, ErrNoCredentials
+		return "", false
 	}
-	return p.authenticateToken(c.Value)
+	return c.Value, true
 }
 
-func (p *Passwords) authenticateToken(token string) (Principal, error) {
+func (p *Passwords) authenticateToken(ctx context.Context, token string) (Principal, error) {
 	c, key, err := parseToken(token, p.keys)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidCredentials, err)
@@ -291,8 +363,52 @@ func (p *Passwords) authenticateToken(token string) (Principal, error) {
 	case !hmac.Equal([]byte(c.Ver), []byte(p.version(key, c.Sub))) || c.Ver == "":
 		// The user is gone or has a new password since.
 		return Principal{}, fmt.Errorf("%w: login token revoked", ErrInvalidCredentials)
+	case c.JTI == "":
+		// Issued before tokens had ids, so logging out could not end it.
+		return Principal{}, fmt.Errorf("%w: login token has no id; sign in again", ErrInvalidCredentials)
+	}
+	switch revoked, err := p.revocations.Revoked(ctx, c.JTI); {
+	case err != nil:
+		// Fail closed: a token that may have been revoked is not accepted.
+		return Principal{}, fmt.Errorf("%w: checking login token revocation: %w", ErrUnavailable, err)
+	case revoked:
+		return Principal{}, fmt.Errorf("%w: login token revoked by logout", ErrInvalidCredentials)
 	}
 	return Principal{ID: userPrefix + c.Sub, Method: "password"}, nil
+}
+
+// Revoke ends the login token token before it expires, on every instance
+// that shares PasswordConfig.Revocations. Revoking a token that has
+// expired does nothing. A token that is not one of ours answers
+// ErrInvalidCredentials, so that only a token's holder can revoke it; a
+// revocation that cannot be recorded answers ErrUnavailable, and the token
+// stays valid.
+func (p *Passwords) Revoke(ctx context.Context, token string) error {
+	c, _, err := parseToken(token, p.keys)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidCredentials, err)
+	}
+	// Instances whose clocks run slow accept a token a little past its
+	// expiry; the record must outlast that.
+	until := c.expiresAt().Add(tokenClockSkew)
+	if c.JTI == "" || !p.now().Before(until) {
+		return nil
+	}
+	if err := p.revocations.Revoke(ctx, c.JTI, until); err != nil {
+		return fmt.Errorf("%w: revoking login token: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Logout revokes the login token r carries, in an "Authorization: Bearer
+// agt1..." header or the login cookie, as Revoke does. A request without
+// one answers ErrNoCredentials.
+func (p *Passwords) Logout(r *http.Request) error {
+	token, ok := p.loginToken(r)
+	if !ok {
+		return ErrNoCredentials
+	}
+	return p.Revoke(r.Context(), token)
 }
 
 // Cookie returns the login cookie for token: HttpOnly, so page scripts
@@ -313,8 +429,8 @@ func (p *Passwords) Cookie(token string, expires time.Time) *http.Cookie {
 }
 
 // ClearCookie returns a cookie that makes the browser drop the login
-// cookie, for logout. Tokens are stateless, so one already copied stays
-// valid until it expires.
+// cookie, for logout. A copy of the token stays valid until it expires
+// unless it is revoked too (Logout).
 func (p *Passwords) ClearCookie() *http.Cookie {
 	return &http.Cookie{
 		Name:     p.cookieName,

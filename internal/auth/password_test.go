@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -50,6 +51,8 @@ type passwords struct {
 
 	mu       sync.Mutex
 	verified []string
+	hold     chan struct{} // the next verification waits for it to close
+	entered  chan struct{} // told when a held verification starts
 }
 
 func newPasswords(t *testing.T, edit ...func(*PasswordConfig)) *passwords {
@@ -70,10 +73,37 @@ func newPasswords(t *testing.T, edit ...func(*PasswordConfig)) *passwords {
 	}
 	p.Passwords.verifying = func(h string) {
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		p.verified = append(p.verified, h)
+		hold := p.hold
+		p.hold = nil
+		p.mu.Unlock()
+		if hold != nil {
+			p.entered <- struct{}{}
+			<-hold
+		}
 	}
 	return p
+}
+
+// holdSlot starts a sign-in whose verification takes a hashing slot and
+// keeps it until release is called; release returns the sign-in's error.
+func (p *passwords) holdSlot(t *testing.T, user, pw, ip string) (release func() error) {
+	t.Helper()
+	hold, done := make(chan struct{}), make(chan error, 1)
+	p.mu.Lock()
+	p.hold, p.entered = hold, make(chan struct{}, 1)
+	entered := p.entered
+	p.mu.Unlock()
+	go func() {
+		_, _, err := p.Login(user, pw, ip)
+		done <- err
+	}()
+	recv(t, entered, "held verification")
+	p.lastVerified()
+	return func() error {
+		close(hold)
+		return recv(t, done, "held sign-in to end")
+	}
 }
 
 // lastVerified returns the hash verified last, or "" if none was since the
@@ -291,6 +321,103 @@ func TestBruteForceIsSlowedDown(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestHashingQueue(t *testing.T) {
+	const queueWait = 20 * time.Millisecond
+	oneSlot := func(c *PasswordConfig) { c.MaxConcurrentHashes, c.HashQueueWait = 1, queueWait }
+
+	t.Run("a sign-in that gets no hashing slot in time is told to retry, unhashed", func(t *testing.T) {
+		p := newPasswords(t, oneSlot)
+		release := p.holdSlot(t, "alice", alicePassword, "192.0.2.1")
+		_, err := p.login(t, "bob", bobPassword, "192.0.2.2")
+		var retry *RetryError
+		if !errors.As(err, &retry) || !retry.Busy || retry.After != queueWait {
+			t.Errorf("err = %#v, want a busy *RetryError after %v", err, queueWait)
+		}
+		if h := p.lastVerified(); h != "" {
+			t.Errorf("the sign-in turned away was hashed all the same")
+		}
+		if err := release(); err != nil {
+			t.Errorf("the sign-in that held the slot: %v", err)
+		}
+	})
+
+	t.Run("a sign-in turned away busy does not count as a failure", func(t *testing.T) {
+		p := newPasswords(t, oneSlot, func(c *PasswordConfig) { c.MaxFailures = 1 })
+		release := p.holdSlot(t, "alice", alicePassword, "192.0.2.1")
+		var retry *RetryError
+		if _, err := p.login(t, "bob", "wrong", "192.0.2.2"); !errors.As(err, &retry) || !retry.Busy {
+			t.Fatalf("err = %v, want a busy *RetryError", err)
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.login(t, "bob", bobPassword, "192.0.2.2"); err != nil {
+			t.Errorf("the same user from the same address, with a free slot: %v", err)
+		}
+	})
+
+	t.Run("a blocked caller is refused at once rather than queued", func(t *testing.T) {
+		p := newPasswords(t, func(c *PasswordConfig) { c.MaxConcurrentHashes, c.HashQueueWait, c.MaxFailures = 1, time.Minute, 1 })
+		if _, err := p.login(t, "bob", "wrong", "192.0.2.2"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+		release := p.holdSlot(t, "alice", alicePassword, "192.0.2.1")
+		_, err := p.login(t, "bob", bobPassword, "192.0.2.3")
+		var retry *RetryError
+		if !errors.As(err, &retry) || retry.Busy || retry.After != defaultWindow {
+			t.Errorf("err = %#v, want the failure count's *RetryError after %v", err, defaultWindow)
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a sign-in from an address that failed recently waits behind others", func(t *testing.T) {
+		p := newPasswords(t, func(c *PasswordConfig) { c.MaxConcurrentHashes, c.HashQueueWait = 1, time.Minute })
+		if _, err := p.login(t, "mallory", "guess", "203.0.113.9"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+		release := p.holdSlot(t, "alice", alicePassword, "192.0.2.1")
+		done := make(chan error, 2)
+		for _, a := range []struct{ user, pw, ip string }{{"bob", bobPassword, "192.0.2.2"}, {"carol", carolPassword, "203.0.113.9"}} {
+			n := p.slots.queued()
+			go func() { _, _, err := p.Login(a.user, a.pw, a.ip); done <- err }()
+			for p.slots.queued() == n {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := recv(t, done, "a queued sign-in"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.verified) != 2 || p.verified[0] != p.users["bob"] {
+			t.Errorf("the suspect address's newer sign-in was checked before the other one")
+		}
+	})
+
+	t.Run("a caller that goes away stops waiting", func(t *testing.T) {
+		p := newPasswords(t, func(c *PasswordConfig) { c.MaxConcurrentHashes, c.HashQueueWait = 1, time.Minute })
+		release := p.holdSlot(t, "alice", alicePassword, "192.0.2.1")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		r := request()
+		r.SetBasicAuth("bob", bobPassword)
+		_, err := p.Authenticate(r.WithContext(ctx))
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want ErrUnavailable for a canceled request", err)
+		}
+		if err := release(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestBasicAuth(t *testing.T) {
@@ -539,6 +666,8 @@ func TestNewPasswordsConfig(t *testing.T) {
 		{"a negative TTL is refused", PasswordConfig{Users: map[string]string{"alice": hash}, TokenKey: testTokenKey, TokenTTL: -time.Minute}, "tokenTTL:"},
 		{"negative failures are refused", PasswordConfig{Users: map[string]string{"alice": hash}, TokenKey: testTokenKey, MaxFailures: -1}, "maxFailures:"},
 		{"a negative window is refused", PasswordConfig{Users: map[string]string{"alice": hash}, TokenKey: testTokenKey, Window: -time.Minute}, "window:"},
+		{"negative concurrent hashes are refused", PasswordConfig{Users: map[string]string{"alice": hash}, TokenKey: testTokenKey, MaxConcurrentHashes: -1}, "maxConcurrentHashes:"},
+		{"a negative queue wait is refused", PasswordConfig{Users: map[string]string{"alice": hash}, TokenKey: testTokenKey, HashQueueWait: -time.Second}, "hashQueueWait:"},
 		{"a bad cookie name is refused", PasswordConfig{Users: map[string]string{"alice": hash}, TokenKey: testTokenKey, CookieName: "a b"}, "cookieName:"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,13 +15,14 @@ import (
 // base64url(HMAC-SHA256 over everything before the second dot). This is a
 // JWT in spirit, without the header: the version prefix fixes the algorithm,
 // so there is no "alg" for an attacker to choose, and the prefix tells the
-// authenticators apart at a glance. Being stateless, a token is good until
-// it expires on any gateway instance that holds the key; rotation keeps old
-// keys verifying (PasswordConfig.PreviousTokenKeys).
+// authenticators apart at a glance. A token is good until it expires on any
+// gateway instance that holds the key, unless its id has been revoked
+// (PasswordConfig.Revocations); rotation keeps old keys verifying
+// (PasswordConfig.PreviousTokenKeys).
 const tokenPrefix = "agt1."
 
 // maxTokenLen bounds what is decoded and MACed: a token holds a user name
-// of at most maxUserLen bytes and three short claims.
+// of at most maxUserLen bytes and four short claims.
 const maxTokenLen = 4096
 
 var b64 = base64.RawURLEncoding.Strict()
@@ -34,6 +36,18 @@ type tokenClaims struct {
 	// issued, so that changing a password (or removing the user) ends the
 	// user's sessions without a revocation list.
 	Ver string `json:"ver"`
+	// JTI names this one token, so that logging out can revoke it: 16
+	// random bytes, base64url.
+	JTI string `json:"jti,omitempty"`
+}
+
+// newTokenID returns a random token id.
+func newTokenID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return b64.EncodeToString(b), nil
 }
 
 var (
