@@ -154,6 +154,12 @@ type Passwords struct {
 	// next attempts down (429).
 	MaxFailures int           `yaml:"maxFailures" env:"AGENTGATE_LOGIN_MAX_FAILURES"`
 	Window      time.Duration `yaml:"window" env:"AGENTGATE_LOGIN_WINDOW"`
+	// MaxConcurrentHashes bounds the passwords checked at once (each
+	// argon2id check holds 64 MiB); 0 is the number of CPUs.
+	MaxConcurrentHashes int `yaml:"maxConcurrentHashes" env:"AGENTGATE_LOGIN_MAX_CONCURRENT_HASHES"`
+	// HashQueueWait is how long a sign-in waits for its turn; past it the
+	// answer is 429 sign_in_busy.
+	HashQueueWait time.Duration `yaml:"hashQueueWait" env:"AGENTGATE_LOGIN_HASH_QUEUE_WAIT"`
 }
 
 // JWT configures OIDC/JWT bearer tokens.
@@ -408,7 +414,7 @@ func Default() Config {
 		SendUserID: true,
 		Retry:      Retry{MaxAttempts: 3, MaxBackoff: 2 * time.Second},
 		Auth: Auth{
-			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute},
+			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute, HashQueueWait: 2 * time.Second},
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		},
 		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000, Store: "memory", BudgetReservation: 4096,

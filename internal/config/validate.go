@@ -279,6 +279,12 @@ func (c *Config) validateAuth(p *problems) {
 		if pw.Window <= 0 {
 			p.add("auth.passwords.window", "must be positive")
 		}
+		if pw.MaxConcurrentHashes < 0 {
+			p.add("auth.passwords.maxConcurrentHashes", "must not be negative (0: the number of CPUs)")
+		}
+		if pw.HashQueueWait <= 0 {
+			p.add("auth.passwords.hashQueueWait", "must be positive")
+		}
 	}
 	if j := a.JWT; j.Issuer != "" {
 		checkURL(p, "auth.jwt.issuer", j.Issuer)

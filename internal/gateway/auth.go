@@ -92,6 +92,9 @@ func (s *Server) checkCookieRequest(r *http.Request) *apiError {
 func (s *Server) authError(w http.ResponseWriter, r *http.Request, err error) *apiError {
 	var retry *auth.RetryError
 	switch {
+	case errors.As(err, &retry) && retry.Busy:
+		return &apiError{Status: http.StatusTooManyRequests, Code: "sign_in_busy",
+			Message: "too many sign-ins are being checked at once; retry shortly", RetryAfter: max(retry.After, time.Second)}
 	case errors.As(err, &retry):
 		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts",
 			Message: "too many failed sign-in attempts; retry later", RetryAfter: max(retry.After, time.Second)}
@@ -169,11 +172,21 @@ func (s *Server) handleLogin() http.Handler {
 	})
 }
 
-// handleLogout clears the login cookie. Tokens are stateless and expire
-// on their own.
+// handleLogout clears the login cookie and revokes the login token the
+// request carries (bearer or cookie), on every instance that shares the
+// limits store, until it would have expired. A request with no token, or
+// one that is no longer valid, has nothing to revoke and is answered the
+// same. When the revocation cannot be recorded the answer is 503: the
+// caller must know the token still works.
 func (s *Server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, s.opts.Login.ClearCookie())
+		if err := s.opts.Login.Logout(r); errors.Is(err, auth.ErrUnavailable) {
+			s.log.Error("revoking a login token failed", "id", requestID(r.Context()), "error", err.Error())
+			s.writeError(w, r, &apiError{Status: http.StatusServiceUnavailable, Code: "logout_unavailable",
+				Message: "the sign-out could not be recorded, so the token still works; retry", RetryAfter: 5 * time.Second})
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -97,15 +97,16 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 	if err != nil {
 		return nil, fmt.Errorf("sessions.key: %w", err)
 	}
-	authn, login, err := NewAuth(ctx, cfg.Auth)
-	if err != nil {
-		return nil, err
-	}
+
 	network, err := newNetwork(cfg.Network)
 	if err != nil {
 		return nil, err
 	}
 	store := NewStore(cfg.Limits)
+	authn, login, err := NewAuth(ctx, cfg.Auth, limit.NewRevocations(store), log)
+	if err != nil {
+		return nil, err
+	}
 	limiter, err := NewLimiter(cfg.Limits, store)
 	if err != nil {
 		return nil, err
@@ -247,8 +248,11 @@ func NewLimiter(l config.Limits, store limit.Store) (*limit.Limiter, error) {
 
 // NewAuth builds the authenticator chain a configures, in the order API
 // keys, passwords, JWT, then none. It also returns the password
-// authenticator, which serves sign-in, when configured.
-func NewAuth(ctx context.Context, a config.Auth) (auth.Authenticator, *auth.Passwords, error) {
+// authenticator, which serves sign-in, when configured. Signed-out login
+// tokens are listed in revoked, which the limits store keeps so that a
+// sign-out holds on every instance; log hears why an identity provider
+// could not be reached.
+func NewAuth(ctx context.Context, a config.Auth, revoked auth.Revocations, log *slog.Logger) (auth.Authenticator, *auth.Passwords, error) {
 	var chain auth.Chain
 	var login *auth.Passwords
 	if len(a.APIKeys) > 0 {
@@ -267,14 +271,17 @@ func NewAuth(ctx context.Context, a config.Auth) (auth.Authenticator, *auth.Pass
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.passwords.usersFile: %w", err)
 		}
-		login, err = auth.NewPasswords(auth.PasswordConfig{Users: users, TokenKey: []byte(pw.TokenKey), TokenTTL: pw.TokenTTL, MaxFailures: pw.MaxFailures, Window: pw.Window})
+		login, err = auth.NewPasswords(auth.PasswordConfig{Users: users, TokenKey: []byte(pw.TokenKey), TokenTTL: pw.TokenTTL,
+			MaxFailures: pw.MaxFailures, Window: pw.Window, Revocations: revoked,
+			MaxConcurrentHashes: pw.MaxConcurrentHashes, HashQueueWait: pw.HashQueueWait})
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.passwords: %w", err)
 		}
 		chain = append(chain, login)
 	}
 	if j := a.JWT; j.Issuer != "" {
-		ja, err := auth.NewJWT(ctx, auth.JWTConfig{Issuer: j.Issuer, Audience: j.Audience, JWKSURL: j.JWKSURL, Algorithms: j.Algorithms, PrincipalClaim: j.PrincipalClaim, ClockSkew: j.ClockSkew})
+		ja, err := auth.NewJWT(ctx, auth.JWTConfig{Issuer: j.Issuer, Audience: j.Audience, JWKSURL: j.JWKSURL, Algorithms: j.Algorithms,
+			PrincipalClaim: j.PrincipalClaim, ClockSkew: j.ClockSkew, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.jwt: %w", err)
 		}
