@@ -282,8 +282,8 @@ func (c *Config) validateAuth(p *problems) {
 		if pw.MaxConcurrentHashes < 0 {
 			p.add("auth.passwords.maxConcurrentHashes", "must not be negative (0: the number of CPUs)")
 		}
-		if pw.HashQueueWait <= 0 {
-			p.add("auth.passwords.hashQueueWait", "must be positive")
+		if pw.HashQueueWait < 0 {
+			p.add("auth.passwords.hashQueueWait", "must not be negative (0: 2s)")
 		}
 	}
 	if j := a.JWT; j.Issuer != "" {
