@@ -48,11 +48,12 @@ func ExampleFromAccept() {
 	//  false
 }
 
-func ExampleBuffered() {
+func ExampleEncoder_Buffered() {
 	for _, n := range []format.Name{format.OpenAI, format.OpenAIJSON} {
-		fmt.Println(n, format.Buffered(format.New(n, os.Stdout, format.Options{})))
+		enc := format.New(n, os.Stdout, format.Options{})
+		fmt.Println(n, enc.Buffered(), enc.Input() == format.Events)
 	}
 	// Output:
-	// openai false
-	// openai-json true
+	// openai false true
+	// openai-json true true
 }

@@ -67,17 +67,44 @@ type Failure struct {
 	RequestID string `json:"requestId"`
 }
 
-// Encoder writes one response stream. Calls come from one goroutine: Raw
-// and Event for each upstream block, Heartbeat between blocks when the agent
-// is silent, then exactly one of Finish or Fail. An error means the client
-// is gone, or (ErrResponseTooLarge) that a buffering encoder cannot hold the
-// answer; either way the caller stops the stream.
+// Input is what of the upstream stream an encoder reads.
+type Input int
+
+const (
+	// Bytes: the upstream SSE blocks exactly as read (Raw). Events are
+	// decoded only to find what the gateway itself must see (an error
+	// report, usage), and not handed over.
+	Bytes Input = iota
+	// Events: the events decoded from each block (Event).
+	Events
+)
+
+// Encoder writes one response stream. Calls come from one goroutine: for
+// each upstream block, Raw or Event (for each of its events) as Input
+// says, Heartbeat between blocks when the agent is silent, then exactly
+// one of Finish or Fail. An error means the client is gone, or
+// (ErrResponseTooLarge) that a buffering encoder cannot hold the answer;
+// either way the caller stops the stream.
 type Encoder interface {
 	// ContentType is the response's Content-Type.
 	ContentType() string
-	// Raw receives each upstream SSE block exactly as read.
+	// Input says whether the encoder reads the upstream bytes or the
+	// decoded events.
+	Input() Input
+	// Buffered reports whether the encoder is holding the whole response
+	// back: nothing has reached its writer yet, and nothing will before
+	// Finish. Before the stream, true means "do not send the status line
+	// and headers now": the encoder's single write at Finish sends them. On
+	// a failure, true means the client has seen nothing, so the caller
+	// answers with a status code and its JSON error instead of a terminal
+	// error in the stream (calling Fail is then allowed and writes
+	// nothing). Streaming encoders are never buffered.
+	Buffered() bool
+	// Raw receives each upstream SSE block exactly as read, when Input is
+	// Bytes.
 	Raw(block []byte) error
-	// Event receives each event decoded from the upstream stream.
+	// Event receives each event decoded from the upstream stream, when
+	// Input is Events.
 	Event(e event.Event) error
 	// Heartbeat writes a keep-alive that clients ignore, so that idle
 	// timeouts on the way (CloudFront, ALB, nginx) do not cut a stream
@@ -145,20 +172,17 @@ func New(name Name, w io.Writer, opts Options) Encoder {
 	}
 }
 
-// Buffered reports whether enc is holding the whole response back: nothing
-// has reached its writer yet, and nothing will before Finish. The gateway
-// asks it twice. Before the stream, true means "do not send the status line
-// and headers now": the encoder's single write at Finish sends them. On a
-// failure, true means the client has seen nothing, so the gateway answers
-// with a status code and its JSON error instead of a terminal error in the
-// stream (calling Fail is then allowed and writes nothing).
-//
-// An encoder says so with a method Buffered() bool; streaming encoders have
-// none and are never buffered.
-func Buffered(enc Encoder) bool {
-	b, ok := enc.(interface{ Buffered() bool })
-	return ok && b.Buffered()
-}
+// streaming is embedded by the encoders that write as they go.
+type streaming struct{}
+
+func (streaming) Buffered() bool { return false }
+
+// readsEvents is embedded by the encoders that read decoded events, which
+// is every one but original.
+type readsEvents struct{}
+
+func (readsEvents) Input() Input     { return Events }
+func (readsEvents) Raw([]byte) error { return nil }
 
 // deltas says which kinds of delta a format shows: text always, tool input
 // and reasoning when asked.

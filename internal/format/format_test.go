@@ -272,11 +272,11 @@ func TestOpenAIJSONIsBuffered(t *testing.T) {
 		_ = enc.Raw([]byte("data: x\n\n"))
 		_ = enc.Event(text)
 		_ = enc.Heartbeat()
-		if !format.Buffered(enc) || out.Len() > 0 {
-			t.Fatalf("Buffered %v after writing %q", format.Buffered(enc), out.Bytes())
+		if !enc.Buffered() || out.Len() > 0 {
+			t.Fatalf("Buffered %v after writing %q", enc.Buffered(), out.Bytes())
 		}
-		if err := enc.Finish("s"); err != nil || format.Buffered(enc) || out.Len() == 0 {
-			t.Fatalf("after Finish (%v): Buffered %v, wrote %q", err, format.Buffered(enc), out.Bytes())
+		if err := enc.Finish("s"); err != nil || enc.Buffered() || out.Len() == 0 {
+			t.Fatalf("after Finish (%v): Buffered %v, wrote %q", err, enc.Buffered(), out.Bytes())
 		}
 	})
 	t.Run("an answer past the bound fails and writes nothing", func(t *testing.T) {
@@ -296,13 +296,13 @@ func TestOpenAIJSONIsBuffered(t *testing.T) {
 			t.Errorf("Finish: %v, want ErrResponseTooLarge", err)
 		}
 		_ = enc.Fail(format.Failure{Code: "response_too_large"})
-		if !format.Buffered(enc) || out.Len() > 0 {
-			t.Errorf("Buffered %v, wrote %q", format.Buffered(enc), out.Bytes())
+		if !enc.Buffered() || out.Len() > 0 {
+			t.Errorf("Buffered %v, wrote %q", enc.Buffered(), out.Bytes())
 		}
 	})
 	t.Run("streaming formats are never buffered", func(t *testing.T) {
 		for _, n := range format.Names {
-			if format.Buffered(format.New(n, &bytes.Buffer{}, format.Options{})) {
+			if format.New(n, &bytes.Buffer{}, format.Options{}).Buffered() {
 				t.Errorf("%s is buffered", n)
 			}
 		}

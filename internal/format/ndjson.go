@@ -18,6 +18,8 @@ import (
 //
 // Strings are escaped as encoding/json does with HTML escaping off.
 type ndjson struct {
+	readsEvents
+	streaming
 	w     io.Writer
 	shown deltas
 	tally tally
@@ -25,8 +27,6 @@ type ndjson struct {
 }
 
 func (n *ndjson) ContentType() string { return "application/x-ndjson" }
-
-func (n *ndjson) Raw([]byte) error { return nil }
 
 func (n *ndjson) Event(e event.Event) error {
 	if !n.shown.shows(e.Kind) {

@@ -21,6 +21,8 @@ import (
 // StreamError; openai-python an APIError), and clients that only watch
 // for [DONE] still see the stream end.
 type openAI struct {
+	readsEvents
+	streaming
 	w io.Writer
 	// head is `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`,
 	// tail `,"usage":null` when usage was asked for (OpenAI then puts a
@@ -50,8 +52,6 @@ func newOpenAI(w io.Writer, opts Options) *openAI {
 }
 
 func (o *openAI) ContentType() string { return "text/event-stream; charset=utf-8" }
-
-func (o *openAI) Raw([]byte) error { return nil }
 
 func (o *openAI) Event(e event.Event) error {
 	var key string

@@ -21,6 +21,7 @@ import (
 // does Heartbeat (leading white space would be valid JSON, but it would
 // commit the status line).
 type openAIJSON struct {
+	readsEvents
 	w          io.Writer
 	id, model  string
 	created    int64
@@ -45,8 +46,6 @@ func (o *openAIJSON) ContentType() string { return "application/json" }
 
 // Buffered reports that nothing was written yet: true until Finish.
 func (o *openAIJSON) Buffered() bool { return !o.wrote }
-
-func (o *openAIJSON) Raw([]byte) error { return nil }
 
 func (o *openAIJSON) Event(e event.Event) error {
 	var sb *strings.Builder

@@ -19,6 +19,7 @@ var bom = []byte("\xEF\xBB\xBF")
 // original passes the upstream SSE bytes through unchanged. It adds bytes
 // of its own only between blocks: heartbeats, and the terminal error.
 type original struct {
+	streaming
 	w     io.Writer
 	frame framing
 	// raw reports that an upstream block was written; beat that a heartbeat
@@ -27,6 +28,9 @@ type original struct {
 }
 
 func (o *original) ContentType() string { return "text/event-stream; charset=utf-8" }
+
+// Input is Bytes: original writes the upstream blocks themselves.
+func (o *original) Input() Input { return Bytes }
 
 // Raw writes block as is, except for a byte order mark that a heartbeat
 // has pushed off the start of the stream: there a client would read it as

@@ -91,11 +91,11 @@ func relayStream(dec *event.Decoder, enc format.Encoder, body io.Reader, beat, p
 			}
 		}
 		r.raw = append(r.raw, blk.Raw...)
-		if !call(enc.Raw(blk.Raw)) {
+		if enc.Input() == format.Bytes && !call(enc.Raw(blk.Raw)) {
 			return r
 		}
 		for _, e := range events {
-			if !call(enc.Event(e)) {
+			if enc.Input() == format.Events && !call(enc.Event(e)) {
 				return r
 			}
 		}

@@ -15,14 +15,14 @@ const Separator = "\n----------\n"
 // transformed writes the answer's text as plain text as it arrives, then
 // the separator, the metadata JSON and a line with the runtime session id.
 type transformed struct {
+	readsEvents
+	streaming
 	w     io.Writer
 	shown deltas
 	tally tally
 }
 
 func (t *transformed) ContentType() string { return "text/plain; charset=utf-8" }
-
-func (t *transformed) Raw([]byte) error { return nil }
 
 func (t *transformed) Event(e event.Event) error {
 	if !t.shown.shows(e.Kind) {
