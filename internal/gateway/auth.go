@@ -13,16 +13,11 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 )
 
-const principalKey ctxKey = 100
-
 // principal returns the authenticated caller of ctx.
-func principal(ctx context.Context) auth.Principal {
-	p, _ := ctx.Value(principalKey).(auth.Principal)
-	return p
-}
+func principal(ctx context.Context) auth.Principal { return state(ctx).principal }
 
 // clientIP is the caller's address, as withNetwork resolved it.
-func clientIP(r *http.Request) string { return info(r.Context()).clientIP }
+func clientIP(r *http.Request) string { return state(r.Context()).clientIP }
 
 // withAuth admits authenticated callers only and puts the principal on the
 // request's context.
@@ -31,17 +26,17 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 		ctx := auth.WithClientIP(r.Context(), clientIP(r))
 		p, err := s.opts.Auth.Authenticate(r.WithContext(ctx))
 		if err != nil {
-			s.writeError(w, r, s.authError(w, r, err))
+			s.fail(w, r, nil, "", err)
 			return
 		}
-		info(ctx).principal = p.ID
+		state(ctx).principal = p
 		if byCookie(r, p) {
 			if aerr := s.checkCookieRequest(r); aerr != nil {
 				s.writeError(w, r, aerr)
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey, p)))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -64,7 +59,7 @@ func byCookie(r *http.Request, p auth.Principal) bool {
 func (s *Server) checkCookieRequest(r *http.Request) *apiError {
 	refuse := &apiError{Status: http.StatusForbidden, Code: "cross_site_request",
 		Message: "a request signed in with the login cookie must come from the gateway's own pages or a configured CORS origin; other callers send a token in the Authorization header"}
-	if r.Method == http.MethodGet && info(r.Context()).route == "GET /{$}" {
+	if r.Method == http.MethodGet && state(r.Context()).route == "GET /{$}" {
 		return &apiError{Status: http.StatusForbidden, Code: "cross_site_request",
 			Message: "an invocation signed in with the login cookie must be a POST; GET invocations need a token in the Authorization header"}
 	}
@@ -87,28 +82,17 @@ func (s *Server) checkCookieRequest(r *http.Request) *apiError {
 	return refuse
 }
 
-// authError words an authentication failure. Unknown users and wrong
-// secrets read alike.
-func (s *Server) authError(w http.ResponseWriter, r *http.Request, err error) *apiError {
-	var retry *auth.RetryError
-	switch {
-	case errors.As(err, &retry) && retry.Busy:
-		return &apiError{Status: http.StatusTooManyRequests, Code: "sign_in_busy",
-			Message: "too many sign-ins are being checked at once; retry shortly", RetryAfter: max(retry.After, time.Second)}
-	case errors.As(err, &retry):
-		return &apiError{Status: http.StatusTooManyRequests, Code: "too_many_attempts",
-			Message: "too many failed sign-in attempts; retry later", RetryAfter: max(retry.After, time.Second)}
-	case errors.Is(err, auth.ErrUnavailable):
-		return &apiError{Status: http.StatusServiceUnavailable, Code: "auth_unavailable", Message: "credentials cannot be checked right now; retry later", RetryAfter: 5 * time.Second}
-	case errors.Is(err, auth.ErrNoCredentials):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate"`)
-		if s.opts.Login != nil && !fromScript(r) {
-			w.Header().Add("WWW-Authenticate", `Basic realm="agentgate", charset="UTF-8"`)
-		}
-		return &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "credentials are required"}
+// challenge tells a caller refused with 401 (code) how to authenticate.
+// Unknown users and wrong secrets read alike.
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request, code string) {
+	if code != "unauthenticated" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate", error="invalid_token"`)
+		return
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate", error="invalid_token"`)
-	return &apiError{Status: http.StatusUnauthorized, Code: "invalid_credentials", Message: "the credentials are not valid"}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="agentgate"`)
+	if s.opts.Login != nil && !fromScript(r) {
+		w.Header().Add("WWW-Authenticate", `Basic realm="agentgate", charset="UTF-8"`)
+	}
 }
 
 // fromScript reports whether a browser sent r for a script (fetch, XHR)
@@ -158,10 +142,10 @@ func (s *Server) handleLogin() http.Handler {
 		}
 		token, expires, err := s.opts.Login.Login(req.Username, req.Password, clientIP(r))
 		if err != nil {
-			s.writeError(w, r, s.authError(w, r, err))
+			s.fail(w, r, nil, "", err)
 			return
 		}
-		info(r.Context()).principal = "user:" + req.Username
+		state(r.Context()).principal = auth.Principal{ID: "user:" + req.Username, Method: "password"}
 		http.SetCookie(w, s.opts.Login.Cookie(token, expires))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -204,5 +204,5 @@ func (s *Server) agentsFor(p auth.Principal) []string {
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.handler.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, withState(r))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
@@ -33,7 +32,7 @@ func (s *Server) resolveAgent(r *http.Request, from agentFrom) (string, upstream
 	if !ok {
 		return "", nil, &apiError{Status: http.StatusNotFound, Code: "agent_not_found", Message: "agent not found: " + safeName(name)}
 	}
-	info(r.Context()).agent = name
+	state(r.Context()).agent = name
 	return name, inv, nil
 }
 
@@ -48,26 +47,33 @@ func (s *Server) handleInvoke(from agentFrom) http.Handler {
 		}
 		req, err := s.decodeInvocation(w, r)
 		if err != nil {
-			s.writeError(w, r, publicError(err, name))
+			s.fail(w, r, nil, name, err)
 			return
 		}
-		li := info(r.Context())
-		li.format = string(req.format)
-		p := principal(r.Context())
-		if err := s.resolveSession(owner(p), req); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		li.session = req.sessionID
-		adm, aerr := s.admit(r, name, p, req.maxTokens)
-		if aerr != nil {
-			s.writeError(w, r, aerr)
-			return
-		}
-		defer adm.Release()
-		res := s.relay(w, r, name, inv, req, p.ID)
-		s.settle(r.Context(), adm, res.tokens)
+		s.serveInvocation(w, r, name, inv, req)
 	})
+}
+
+// serveInvocation is the tail every invocation route shares, once its request is
+// decoded: resolve the session, admit the stream, relay it, then settle
+// its token budget.
+func (s *Server) serveInvocation(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation) {
+	li := state(r.Context())
+	li.format = string(req.format)
+	p := principal(r.Context())
+	if err := s.resolveSession(owner(p), req); err != nil {
+		s.fail(w, r, nil, name, err)
+		return
+	}
+	li.session = req.sessionID
+	adm, err := s.admit(r, name, p, req.maxTokens)
+	if err != nil {
+		s.fail(w, r, nil, name, err)
+		return
+	}
+	defer adm.Release()
+	res := s.relay(w, r, name, inv, req, p.ID)
+	s.settle(r.Context(), adm, res.tokens)
 }
 
 // owner is what session ids are bound to: the principal's id, which names
@@ -77,7 +83,7 @@ func owner(p auth.Principal) string { return p.ID }
 
 // resolveSession issues a session id or checks that the supplied one
 // belongs to the caller. A foreign id is never forwarded.
-func (s *Server) resolveSession(principal string, req *invocation) *apiError {
+func (s *Server) resolveSession(principal string, req *invocation) error {
 	if req.sessionID == "" {
 		req.sessionID = s.opts.Sessions.New(principal)
 		return nil
@@ -85,12 +91,12 @@ func (s *Server) resolveSession(principal string, req *invocation) *apiError {
 	return s.checkSession(principal, req.sessionID)
 }
 
-func (s *Server) checkSession(principal, id string) *apiError {
-	switch err := s.opts.Sessions.Check(principal, id); {
-	case errors.Is(err, session.ErrForeign):
-		return &apiError{Status: http.StatusForbidden, Code: "session_forbidden", Message: "runtimeSessionId: this session belongs to another user"}
-	case err != nil:
-		return badRequest("runtimeSessionId: not a session id this gateway issued; omit it to start a new session")
+func (s *Server) checkSession(principal, id string) error {
+	if err := s.opts.Sessions.Check(principal, id); err != nil {
+		if !errors.Is(err, session.ErrForeign) {
+			err = session.ErrMalformed
+		}
+		return err
 	}
 	return nil
 }
@@ -103,7 +109,7 @@ func limitKey(p auth.Principal) string { return p.ID }
 // budget, of which the stream reserves estimate tokens (the limiter's
 // default when 0), rate limits, and stream slots. A nil Admission, from a
 // gateway without limits or one that fails open, holds nothing.
-func (s *Server) admit(r *http.Request, agent string, p auth.Principal, estimate int64) (*limit.Admission, *apiError) {
+func (s *Server) admit(r *http.Request, agent string, p auth.Principal, estimate int64) (*limit.Admission, error) {
 	if s.opts.Limiter == nil {
 		return nil, nil
 	}
@@ -113,24 +119,14 @@ func (s *Server) admit(r *http.Request, agent string, p auth.Principal, estimate
 	}
 	var refusal *limit.Refusal
 	if errors.As(err, &refusal) {
-		e := &apiError{Status: http.StatusTooManyRequests, RetryAfter: max(refusal.RetryAfter, time.Second)}
-		switch {
-		case strings.HasPrefix(refusal.Limit, "budget"):
-			e.Code, e.Message = "budget_exhausted", "the daily token budget is spent; it renews at midnight UTC"
-		case strings.HasPrefix(refusal.Limit, "concurrency"):
-			e.Code, e.Message = "too_many_streams", "too many answers are streaming at once; retry when one ends"
-		default:
-			e.Code, e.Message = "rate_limited", "too many requests; retry later"
-		}
-		setOutcome(r.Context(), "limited:"+refusal.Limit)
 		s.opts.Metrics.LimitRefused(refusal.Limit)
-		return nil, e
+		return nil, err
 	}
 	s.log.Error("limit store failed", "id", requestID(r.Context()), "error", err.Error(), "failOpen", s.opts.LimitFailOpen)
 	if s.opts.LimitFailOpen {
 		return nil, nil
 	}
-	return nil, &apiError{Status: http.StatusServiceUnavailable, Code: "limits_unavailable", Message: "the gateway cannot check its limits right now; retry later", RetryAfter: 5 * time.Second}
+	return nil, errLimitsUnavailable
 }
 
 // settle replaces the stream's budget reservation with the tokens it used.
@@ -152,30 +148,20 @@ func (s *Server) handleStopSession(from agentFrom) http.Handler {
 			return
 		}
 		id := r.PathValue("id")
-		if aerr := s.checkSession(owner(principal(r.Context())), id); aerr != nil {
-			s.writeError(w, r, aerr)
+		if err := s.checkSession(owner(principal(r.Context())), id); err != nil {
+			s.fail(w, r, nil, name, err)
 			return
 		}
-		info(r.Context()).session = id
+		state(r.Context()).session = id
 		if err := inv.StopSession(r.Context(), id); err != nil {
 			if upstream.KindOf(err) == upstream.KindNotFound {
-				s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "session_not_found", Message: "no running session with that id"})
-				return
+				err = errSessionNotFound
 			}
-			e := publicError(err, name)
-			s.upstreamFailed(r.Context(), name, "stop session failed", e.Code, err)
-			s.writeError(w, r, e)
+			s.fail(w, r, nil, name, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-// flusher returns a function that flushes w if it can. Writers that cannot
-// (Lambda's) send each Write as it comes.
-func flusher(w http.ResponseWriter) func() {
-	rc := http.NewResponseController(w)
-	return func() { _ = rc.Flush() }
 }
 
 // upstreamFailed logs a failed upstream call or stream in full and, unless

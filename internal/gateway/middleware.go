@@ -14,46 +14,47 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/telemetry"
 )
 
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	logInfoKey
-)
-
-// logInfo collects what the access log line, the metrics and the span
-// report about a request.
-type logInfo struct {
+// requestState is everything the gateway learns about a request as it
+// goes: its id, and what its answer, its access log line, its metrics and
+// its span report. ServeHTTP makes it, first of all, so every handler and
+// middleware finds it on the request's context, under the one key there
+// is.
+type requestState struct {
+	id        string
 	route     string
 	clientIP  string
-	principal string
+	principal auth.Principal
 	agent     string
 	format    string
 	session   string
 	outcome   string
+	// openAIShape: errors take OpenAI's shape (the /v1 routes).
+	openAIShape bool
 	// events, skipped and heartbeats count the stream; tokensIn and
 	// tokensOut its usage.
 	events, skipped, heartbeats int
 	tokensIn, tokensOut         int64
 }
 
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+type stateKey struct{}
+
+// state is the request's state. Every request that reaches a handler
+// through ServeHTTP has one.
+func state(ctx context.Context) *requestState {
+	return ctx.Value(stateKey{}).(*requestState)
 }
 
-func info(ctx context.Context) *logInfo {
-	li, _ := ctx.Value(logInfoKey).(*logInfo)
-	if li == nil {
-		return &logInfo{}
-	}
-	return li
+func withState(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), stateKey{}, &requestState{}))
 }
 
-func setOutcome(ctx context.Context, outcome string) { info(ctx).outcome = outcome }
+func requestID(ctx context.Context) string { return state(ctx).id }
+
+func setOutcome(ctx context.Context, outcome string) { state(ctx).outcome = outcome }
 
 func newRequestID() string {
 	b := make([]byte, 12)
@@ -86,7 +87,8 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		state(r.Context()).id = id
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -126,7 +128,7 @@ func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
 func (s *Server) withObserve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		li := &logInfo{}
+		li := state(r.Context())
 		rec := &recorder{ResponseWriter: w}
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
@@ -134,7 +136,7 @@ func (s *Server) withObserve(next http.Handler) http.Handler {
 			trace.WithAttributes(
 				attribute.String("http.request.method", r.Method),
 				attribute.String("agentgate.request_id", requestID(ctx))))
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(ctx, logInfoKey, li)))
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		end := time.Now()
 		var ttfb time.Duration
 		if !rec.first.IsZero() {
@@ -158,7 +160,7 @@ func (s *Server) withObserve(next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.String("route", li.route),
 			slog.String("client", li.clientIP),
-			slog.String("principal", li.principal),
+			slog.String("principal", li.principal.ID),
 			slog.String("agent", li.agent),
 			slog.String("format", li.format),
 			slog.String("session", li.session),
@@ -179,7 +181,7 @@ func (s *Server) withObserve(next http.Handler) http.Handler {
 
 // endSpan names the request's span after its route and closes it with
 // what the request did.
-func (s *Server) endSpan(span trace.Span, li *logInfo, fig telemetry.Request, end time.Time) {
+func (s *Server) endSpan(span trace.Span, li *requestState, fig telemetry.Request, end time.Time) {
 	if !span.IsRecording() {
 		return
 	}
@@ -215,7 +217,7 @@ func traceID(span trace.Span) string {
 // access log and the span's name.
 func route(pattern string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info(r.Context()).route = pattern
+		state(r.Context()).route = pattern
 		next.ServeHTTP(w, r)
 	})
 }

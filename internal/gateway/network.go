@@ -121,7 +121,7 @@ func (s *Server) withNetwork(next http.Handler) http.Handler {
 			// (sign-in failures) hold them all to one allowance.
 			ip = "unknown"
 		}
-		info(r.Context()).clientIP = ip
+		state(r.Context()).clientIP = ip
 		if !isProbe(r.URL.Path) && (contains(n.Deny, a) || (len(n.Allow) > 0 && !contains(n.Allow, a))) {
 			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "ip_forbidden", Message: "requests from this address are not allowed"})
 			return

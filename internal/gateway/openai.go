@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,19 +12,13 @@ import (
 	"github.com/agentgate/agentgate/internal/format"
 )
 
-const openAIShapeKey ctxKey = 102
-
 // withOpenAIErrors makes writeError answer in OpenAI's error shape, so an
 // OpenAI SDK shows agentgate's messages, authentication failures included.
 func withOpenAIErrors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), openAIShapeKey, true)))
+		state(r.Context()).openAIShape = true
+		next.ServeHTTP(w, r)
 	})
-}
-
-func openAIShape(ctx context.Context) bool {
-	b, _ := ctx.Value(openAIShapeKey).(bool)
-	return b
 }
 
 // openAIError is OpenAI's error body.
@@ -111,7 +104,7 @@ func (s *Server) handleChatCompletions() http.Handler {
 			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "model_not_found", Message: "model: no agent named " + safeName(req.Model)})
 			return
 		}
-		li := info(r.Context())
+		li := state(r.Context())
 		li.agent = req.Model
 		prompt := ""
 		for _, m := range slices.Backward(req.Messages) {
@@ -131,26 +124,14 @@ func (s *Server) handleChatCompletions() http.Handler {
 		in.options = format.Options{Model: req.Model, ID: "chatcmpl-" + requestID(r.Context()),
 			IncludeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
 		in.payload, _ = json.Marshal(map[string]string{"prompt": prompt})
-		li.format = string(in.format)
-		if aerr := s.resolveSession(owner(p), in); aerr != nil {
-			s.writeError(w, r, aerr)
-			return
-		}
-		li.session = in.sessionID
-		adm, aerr := s.admit(r, req.Model, p, max(req.MaxTokens, req.MaxCompletionTokens))
-		if aerr != nil {
-			s.writeError(w, r, aerr)
-			return
-		}
-		defer adm.Release()
-		res := s.relay(w, r, req.Model, inv, in, p.ID)
-		s.settle(r.Context(), adm, res.tokens)
+		in.maxTokens = max(req.MaxTokens, req.MaxCompletionTokens)
+		s.serveInvocation(w, r, req.Model, inv, in)
 	})
 }
 
 func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (*chatRequest, *apiError) {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return nil, publicError(err, "")
+		return nil, publicError(err, "", false)
 	}
 	body, aerr := s.readBody(w, r, s.opts.MaxBodyBytes)
 	if aerr != nil {
@@ -196,23 +177,6 @@ func (s *Server) handleModels() http.Handler {
 			list.Data = append(list.Data, model{ID: name, Object: "model", OwnedBy: "agentgate"})
 		}
 		writeJSON(w, list)
-	})
-}
-
-// handleAgents serves GET /agents: the agents the caller may use.
-func (s *Server) handleAgents() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		type agent struct {
-			Name    string `json:"name"`
-			Default bool   `json:"default"`
-		}
-		out := struct {
-			Agents []agent `json:"agents"`
-		}{Agents: []agent{}}
-		for _, name := range s.agentsFor(principal(r.Context())) {
-			out.Agents = append(out.Agents, agent{Name: name, Default: name == s.opts.DefaultAgent})
-		}
-		writeJSON(w, out)
 	})
 }
 

@@ -36,26 +36,61 @@ type result struct {
 }
 
 // relay invokes the agent and copies its stream to the client event by
-// event, flushing after each one. Every way a stream can end is decided
-// here: completed, client gone, or one terminal error in the format.
+// event, in four steps: start the upstream call, respond, copy, finish.
+// Every way a stream can end is decided here: completed, client gone, or
+// one terminal error in the format.
 func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, principal string) result {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	s.opts.Metrics.StreamOpened(name)
 	defer s.opts.Metrics.StreamClosed(name)
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	defer context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })()
+	ctx, wd, end := s.streamContext(r.Context())
+	defer end()
+
+	resp, err := s.startUpstream(ctx, inv, req, principal)
+	if err != nil {
+		if r.Context().Err() != nil {
+			setOutcome(ctx, "client_gone")
+			return result{outcome: "client_gone"}
+		}
+		s.fail(w, r, nil, name, withCause(ctx, err))
+		return result{outcome: "error"}
+	}
+	defer resp.Body.Close()
+
+	st := startStream(w, format.New(req.format, w, req.options), req.sessionID, s.opts.Heartbeat, s.opts.IdleTimeout)
+	defer st.release()
+	res, err := s.copyStream(st, event.NewDecoder(s.opts.Dialects[name]), resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
+	res.heartbeats = st.close()
+	return s.finish(ctx, w, r, st, name, req.sessionID, res, err)
+}
+
+// streamContext is the context of one stream: it ends when the client
+// goes away, when the gateway shuts down (errShuttingDown), past the total
+// timeout (errTotalTimeout), or when the watchdog's first-byte or idle
+// timeout runs out. end releases it.
+func (s *Server) streamContext(parent context.Context) (context.Context, *watchdog, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	stop := context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })
+	stopTotal := func() {}
 	if s.opts.TotalTimeout > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, s.opts.TotalTimeout, errTotalTimeout)
-		defer stop()
+		var c context.CancelFunc
+		ctx, c = context.WithTimeoutCause(ctx, s.opts.TotalTimeout, errTotalTimeout)
+		stopTotal = c
 	}
 	wd := newWatchdog(cancel, s.opts.FirstByteTimeout, errFirstByteTimeout)
-	defer wd.stop()
+	return ctx, wd, func() {
+		wd.stop()
+		stopTotal()
+		stop()
+		cancel(nil)
+	}
+}
 
-	// The request's span (or, with tracing off, the caller's own trace
-	// context) continues upstream, so the trace joins AgentCore's.
+// startUpstream invokes the agent. The request's span (or, with tracing
+// off, the caller's own trace context) continues upstream, so the trace
+// joins AgentCore's.
+func (s *Server) startUpstream(ctx context.Context, inv upstream.Invoker, req *invocation, principal string) (*upstream.Response, error) {
 	tc := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, tc)
 	ureq := upstream.Request{
@@ -67,91 +102,28 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	if s.opts.SendUserID {
 		ureq.UserID = principal
 	}
-	resp, err := invoke(ctx, inv, ureq)
-	if err != nil {
-		if r.Context().Err() != nil {
-			setOutcome(ctx, "client_gone")
-			return result{outcome: "client_gone"}
-		}
-		err = withCause(ctx, err)
-		e := publicError(err, name)
-		s.upstreamFailed(ctx, name, "invoke failed", e.Code, err)
-		s.writeError(w, r, e)
-		return result{outcome: "error"}
-	}
-	defer resp.Body.Close()
+	return invoke(ctx, inv, ureq)
+}
 
-	enc := format.New(req.format, w, req.options)
-	h := w.Header()
-	h.Set("Content-Type", enc.ContentType())
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set(SessionHeader, req.sessionID)
-	// A buffered format (a non-streamed chat completion) writes nothing
-	// until the end, so a failure can still be answered with a status.
-	b, ok := enc.(interface{ Buffered() bool })
-	buffered := ok && b.Buffered()
-	// Nor may it flush: a flush sends the 200 and its headers, after which
-	// a failure could only be an error body under a success status.
-	flush := func() {}
-	if !buffered {
-		flush = flusher(w)
-		w.WriteHeader(http.StatusOK)
-		flush()
-	}
-	out := &output{enc: enc, flush: flush}
-	if !buffered && s.opts.Heartbeat > 0 {
-		out.keepAlive(s.opts.Heartbeat)
-	}
-	defer out.close()
-
-	// A client that stops reading must not pin the stream, its goroutine
-	// and its concurrency slot: the agent's events reach the client within
-	// the idle timeout or the write fails. The deadline is cleared for the
-	// connection's next request.
-	rc := http.NewResponseController(w)
-	writeBy := func() {
-		if s.opts.IdleTimeout > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(s.opts.IdleTimeout))
-		}
-	}
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-
-	dec := event.NewDecoder(s.opts.Dialects[name])
-	res, err := s.copyStream(out, dec, req.format == format.Original, resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout); writeBy() })
-	writeBy() // for the terminal event
-	res.heartbeats = out.close()
-	li := info(r.Context())
+// finish ends the answer as the copy left it: completed (a buffered
+// answer may still be refused as too large to hold), the client gone, or
+// failed, and records what the stream did. ctx is the stream's, whose
+// cause says why the gateway ended it.
+func (s *Server) finish(ctx context.Context, w http.ResponseWriter, r *http.Request, st *stream, name, sessionID string, res result, err error) result {
+	li := state(ctx)
 	li.events, li.skipped, li.heartbeats = res.events, res.skipped, res.heartbeats
 	li.tokensIn, li.tokensOut = res.tokensIn, res.tokensOut
-	if err == nil && buffered {
-		err = enc.Finish(req.sessionID) // may refuse an answer too large to hold
-		if err == nil {
-			setOutcome(ctx, res.outcome)
-			return res
-		}
+	if err == nil {
+		err = st.finish(sessionID)
 	}
 	switch {
 	case err == nil:
-		_ = enc.Finish(req.sessionID)
 	case r.Context().Err() != nil:
 		res.outcome = "client_gone"
 	default:
-		err = withCause(ctx, err)
-		f := streamFailure(err)
-		s.upstreamFailed(ctx, name, "stream failed", f.Code, err)
-		f.RequestID = requestID(ctx)
-		res.outcome = f.Code
-		if buffered {
-			s.writeError(w, r, &apiError{Status: failureStatus(f.Code), Code: f.Code, Message: f.Message})
-			return res
-		}
-		_ = enc.Fail(f)
-		reportFailure(w, f)
+		res.outcome = s.fail(w, r, st, name, withCause(ctx, err))
 	}
 	setOutcome(ctx, res.outcome)
-	flush()
 	return res
 }
 
@@ -182,14 +154,15 @@ func withCause(ctx context.Context, err error) error {
 	return err
 }
 
-// copyStream reads upstream SSE blocks and hands each to the output. It
-// flushes when no further block is already buffered: a lone event goes out
-// at once, a burst read in one go leaves in one write. onBatch runs before
-// each flush. passthrough says the format writes the upstream bytes and
-// reads no event (original). It returns what the stream produced, and the
-// error that ended it early.
-func (s *Server) copyStream(out *output, dec *event.Decoder, passthrough bool, body io.Reader, onBatch func()) (result, error) {
+// copyStream reads upstream SSE blocks and hands each to the stream, which
+// sends each burst as it ends. onBatch runs at the end of each burst.
+// Events are decoded for the encoders that read them; for those that pass
+// the bytes through, only where event.MayMatter says the data may hold an
+// error report or usage, which the gateway itself must see. It returns
+// what the stream produced, and the error that ended it early.
+func (s *Server) copyStream(st *stream, dec *event.Decoder, body io.Reader, onBatch func()) (result, error) {
 	rd := sse.NewReader(body, s.opts.SSE)
+	passthrough := st.enc.Input() == format.Bytes
 	res := result{outcome: "completed"}
 	var events []event.Event
 	for {
@@ -234,7 +207,7 @@ func (s *Server) copyStream(out *output, dec *event.Decoder, passthrough bool, b
 		if last {
 			onBatch()
 		}
-		if err := out.block(blk.Raw, events, last); err != nil {
+		if err := st.block(blk.Raw, events, last); err != nil {
 			return res, err
 		}
 	}
@@ -252,107 +225,10 @@ func mayHoldReport(raw []byte) bool {
 	return i >= 0 && event.MayMatter(raw[i:])
 }
 
-// output serialises what goes to the client: the stream's blocks, and
-// heartbeats from a timer when the agent is silent, so that idle timeouts
-// on the way (CloudFront, load balancers, proxies) never cut a stream.
-type output struct {
-	mu     sync.Mutex
-	enc    format.Encoder
-	flush  func()
-	every  time.Duration
-	timer  *time.Timer
-	beats  int
-	closed bool
-}
-
-// block writes one upstream block and its events, then flushes when told.
-func (o *output) block(raw []byte, events []event.Event, flush bool) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if err := o.enc.Raw(raw); err != nil {
-		return err
-	}
-	for _, e := range events {
-		if err := o.enc.Event(e); err != nil {
-			return err
-		}
-	}
-	if !flush {
-		return nil
-	}
-	o.flush()
-	if o.timer != nil {
-		o.timer.Reset(o.every)
-	}
-	return nil
-}
-
-// keepAlive starts heartbeats after every silence of d.
-func (o *output) keepAlive(d time.Duration) {
-	o.every = d
-	o.timer = time.AfterFunc(d, o.beat)
-}
-
-func (o *output) beat() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return
-	}
-	if o.enc.Heartbeat() == nil {
-		o.flush()
-		o.beats++
-	}
-	o.timer.Reset(o.every)
-}
-
-// close stops the heartbeats, for good: nothing is written after it
-// returns. It reports how many were sent.
-func (o *output) close() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.closed = true
-	if o.timer != nil {
-		o.timer.Stop()
-	}
-	return o.beats
-}
-
 // agentError is an error the agent reported in its own stream.
 type agentError struct{ msg string }
 
 func (e *agentError) Error() string { return "agent reported an error: " + e.msg }
-
-// streamFailure words a failure after the stream started.
-func streamFailure(err error) format.Failure {
-	var ae *agentError
-	switch {
-	case errors.As(err, &ae):
-		return format.Failure{Code: "agent_error", Message: "the agent reported an error while answering"}
-	case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
-		return format.Failure{Code: "upstream_event_too_large", Message: "the agent sent an event larger than the gateway accepts"}
-	case errors.Is(err, errFirstByteTimeout), errors.Is(err, errIdleTimeout), errors.Is(err, context.DeadlineExceeded):
-		return format.Failure{Code: "upstream_timeout", Message: "the agent did not answer in time"}
-	case errors.Is(err, errTotalTimeout):
-		return format.Failure{Code: "stream_too_long", Message: "the answer exceeded the longest stream the gateway allows"}
-	case errors.Is(err, format.ErrResponseTooLarge):
-		return format.Failure{Code: "response_too_large", Message: "the answer is too large for a non-streamed response; ask for a stream"}
-	case errors.Is(err, errShuttingDown):
-		return format.Failure{Code: "shutting_down", Message: "the gateway is restarting; send the request again"}
-	}
-	return format.Failure{Code: "upstream_stream_broken", Message: "the agent's stream ended unexpectedly"}
-}
-
-// failureStatus is the status a failure gets when no byte has been sent.
-func failureStatus(code string) int {
-	switch code {
-	case "upstream_timeout":
-		return http.StatusGatewayTimeout
-	case "shutting_down":
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusBadGateway
-}
 
 // watchdog cancels a stream when its timer runs out: first the first-byte
 // timeout, then, after each event, the idle timeout.

@@ -63,28 +63,8 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 		if err := stringField(fields, "response", &responseField); err != nil {
 			return nil, err
 		}
-		if raw, ok := fields["maxTokens"]; ok {
-			var n int64
-			if json.Unmarshal(raw, &n) != nil || n < 0 {
-				return nil, badRequest("maxTokens: must be a whole number of tokens, 0 or more")
-			}
-			inv.maxTokens = n
-		}
-		if raw, ok := fields["include"]; ok {
-			var include []string
-			if json.Unmarshal(raw, &include) != nil {
-				return nil, badRequest(`include: must be a list of "tool_use", "reasoning"`)
-			}
-			for _, x := range include {
-				switch x {
-				case "tool_use":
-					inv.options.IncludeTools = true
-				case "reasoning":
-					inv.options.IncludeReasoning = true
-				default:
-					return nil, badRequest(fmt.Sprintf(`include: %q is not "tool_use" or "reasoning"`, x))
-				}
-			}
+		if err := decodeOptions(fields, &inv); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.checkPrompt(inv.prompt, "prompt"); err != nil {
@@ -104,6 +84,37 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 	fields["prompt"] = marshalPlain(inv.prompt)
 	inv.payload = marshalPlain(fields)
 	return &inv, nil
+}
+
+// decodeOptions reads the body fields that tune the answer: maxTokens,
+// which the caller's token budget reserves, and include.
+func decodeOptions(fields map[string]json.RawMessage, inv *invocation) error {
+	if raw, ok := fields["maxTokens"]; ok {
+		var n int64
+		if json.Unmarshal(raw, &n) != nil || n < 0 {
+			return badRequest("maxTokens: must be a whole number of tokens, 0 or more")
+		}
+		inv.maxTokens = n
+	}
+	raw, ok := fields["include"]
+	if !ok {
+		return nil
+	}
+	var include []string
+	if json.Unmarshal(raw, &include) != nil {
+		return badRequest(`include: must be a list of "tool_use", "reasoning"`)
+	}
+	for _, x := range include {
+		switch x {
+		case "tool_use":
+			inv.options.IncludeTools = true
+		case "reasoning":
+			inv.options.IncludeReasoning = true
+		default:
+			return badRequest(fmt.Sprintf(`include: %q is not "tool_use" or "reasoning"`, x))
+		}
+	}
+	return nil
 }
 
 // checkPrompt refuses an empty, invalid or oversized prompt.
