@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/gateway"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -417,7 +418,7 @@ func Default() Config {
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute, HashQueueWait: 2 * time.Second},
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		},
-		Limits: Limits{MaxBodyBytes: 1 << 20, MaxPromptChars: 100_000, Store: "memory", BudgetReservation: 4096,
+		Limits: Limits{MaxBodyBytes: gateway.DefaultMaxBodyBytes, MaxPromptChars: gateway.DefaultMaxPromptChars, Store: "memory", BudgetReservation: 4096,
 			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}},
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
 		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},

@@ -77,6 +77,10 @@ func NewHTTPClient() *awshttp.BuildableClient {
 	})
 }
 
+// DefaultQualifier is the runtime endpoint AgentCore invokes when none is
+// named.
+const DefaultQualifier = "DEFAULT"
+
 // NewAgentCore returns an Invoker for the runtime cfg describes.
 func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) {
 	if cfg.ARN == "" {
@@ -86,7 +90,7 @@ func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) 
 		return nil, errors.New("agentcore: region is required")
 	}
 	if cfg.Qualifier == "" {
-		cfg.Qualifier = "DEFAULT"
+		cfg.Qualifier = DefaultQualifier
 	}
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
