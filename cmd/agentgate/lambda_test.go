@@ -20,27 +20,33 @@ import (
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/stack"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
-// rieInstall is how CI and developers get AWS's Runtime Interface Emulator.
-const rieInstall = "go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+// The Runtime Interface Emulator's module and version. The test builds it
+// from the Go module proxy into a cache directory when it is not installed.
+const (
+	riePackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
+	rieVersion = "v0.0.0-20261030222936-bef5c4ba774d"
+)
 
-// findRIE returns the path of aws-lambda-rie: on PATH, else in GOPATH/bin.
+// findRIE returns the path of aws-lambda-rie: on PATH, in GOPATH/bin, or
+// built for the tests; it skips (fails under AGENTGATE_REQUIRE_ALL=1) when
+// none can be had. -short skips it.
 func findRIE(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+	testenv.External(t, "aws-lambda-rie")
+	var dirs []string
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		dirs = append(dirs, filepath.Join(strings.TrimSpace(string(out)), "bin"))
+	}
+	if p, ok := testenv.LookPath("aws-lambda-rie", dirs...); ok {
 		return p
 	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "aws-lambda-rie")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if p, ok := testenv.GoInstall(t, riePackage, rieVersion); ok {
+		return p
 	}
-	if os.Getenv("AGENTGATE_SKIP_RIE") == "1" {
-		t.Skip("aws-lambda-rie is not installed and AGENTGATE_SKIP_RIE=1")
-	}
-	t.Fatalf("aws-lambda-rie is not installed; install it with\n  %s\n(or set AGENTGATE_SKIP_RIE=1 to skip this test)", rieInstall)
+	testenv.Missing(t, "aws-lambda-rie", "go install "+riePackage+"@"+rieVersion)
 	return ""
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,27 +29,10 @@ func TestMain(m *testing.M) {
 // CI machine, short enough that a hang fails instead of timing out the run.
 const wait = 5 * time.Second
 
-// fakeClock is a Config.Now that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock moves only when told.
+type fakeClock = testenv.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return testenv.NewClockAt(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
 
 // script is one call of a scripted provider.
 type script struct {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -130,6 +131,7 @@ func (h *heapSampler) finish() (peak, live int64) {
 // before it is done. Then the client drains the rest at full speed and gets
 // every byte.
 func TestSlowClientSlowsTheUpstream(t *testing.T) {
+	testenv.Slow(t)
 	const (
 		total   = 50 << 20
 		slowFor = 2 * time.Second

@@ -3,6 +3,7 @@ package stack
 import (
 	"bufio"
 	"fmt"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -107,6 +108,7 @@ func waitForBaseline(t *testing.T, goroutines, fds int, within time.Duration) {
 // gets an answer when server.readTimeout runs out, and goroutines and file
 // descriptors return to their baseline.
 func TestStalledBodiesAreBounded(t *testing.T) {
+	testenv.Slow(t)
 	const (
 		clients = 40
 		perIP   = 50
@@ -189,6 +191,7 @@ func TestStalledBodiesAreBounded(t *testing.T) {
 // route: none waits for a declared body that never comes. Those that do not
 // read it answer at once and close the connection.
 func TestAnswersDoNotWaitForAnUnreadBody(t *testing.T) {
+	testenv.Slow(t)
 	_, hash, _ := auth.GenerateAPIKey()
 	users := t.TempDir() + "/users"
 	hashed, err := auth.HashPassword("correct horse battery staple")

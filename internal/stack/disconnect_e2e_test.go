@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -254,6 +255,7 @@ func randomHangUp(rng *rand.Rand, head, body, answer int) hangUp {
 // no hang-up is taken for a server failure, and stopping the stack leaves
 // no goroutine behind.
 func TestRandomDisconnectsLeaveNothingBehind(t *testing.T) {
+	testenv.Slow(t)
 	const (
 		clients = 50
 		seed    = 20260611

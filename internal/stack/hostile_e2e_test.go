@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -266,6 +267,7 @@ type hostileCase struct {
 // net/http's answer where the HTTP server refuses the request before the
 // gateway sees it. Afterwards the gateway still serves.
 func TestHostileInputGetsAClearAnswer(t *testing.T) {
+	testenv.Slow(t)
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 0
 	cfg.Server.ReadHeaderTimeout, cfg.Server.ReadTimeout = readHeaderTimeout, readTimeout

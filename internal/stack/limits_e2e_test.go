@@ -3,9 +3,9 @@ package stack
 import (
 	"context"
 	"fmt"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -19,12 +19,10 @@ import (
 // startRedis runs a real redis-server on a free loopback port for one test.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("AGENTGATE_SKIP_REDIS") == "1" {
-			t.Skip("redis-server is not installed and AGENTGATE_SKIP_REDIS=1")
-		}
-		t.Fatal("redis-server is not installed (apt-get install -y redis-server); set AGENTGATE_SKIP_REDIS=1 to skip")
+	testenv.External(t, "redis-server")
+	bin, ok := testenv.LookPath("redis-server", "/usr/sbin", "/usr/local/bin")
+	if !ok {
+		testenv.Missing(t, "redis-server", "apt-get install -y redis-server")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,6 +161,7 @@ func TestRedisStoreHoldsOneLimitAcrossTwoGateways(t *testing.T) {
 }
 
 func TestTimeoutsEndTheStreamAndCancelUpstream(t *testing.T) {
+	testenv.Slow(t)
 	reports := make(chan agentcorelocal.InvocationReport, 16)
 	cfg := config.Default()
 	cfg.Auth.None = true

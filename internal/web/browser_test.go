@@ -26,14 +26,16 @@ import (
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/stack"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 var updateScreenshot = flag.Bool("update-screenshot", false, "write the README's screenshot, docs/chat.png")
 
-// findChromium returns the browser to drive, or skips the test; with
-// AGENTGATE_REQUIRE_BROWSER=1 (CI) a missing browser fails it instead.
+// findChromium returns the browser to drive, or skips the test (fails it
+// under AGENTGATE_REQUIRE_ALL=1, as in CI). -short skips it.
 func findChromium(t *testing.T) string {
 	t.Helper()
+	testenv.External(t, "Chromium")
 	for _, name := range []string{os.Getenv("AGENTGATE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
 		if name == "" {
 			continue
@@ -42,10 +44,7 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("AGENTGATE_REQUIRE_BROWSER") == "1" {
-		t.Fatal("no Chromium found (chromium, chromium-browser, google-chrome or AGENTGATE_CHROMIUM), and AGENTGATE_REQUIRE_BROWSER=1")
-	}
-	t.Skip("no Chromium found: install chromium (apt-get install chromium) to run the browser test")
+	testenv.Missing(t, "Chromium", "apt-get install -y chromium, or set AGENTGATE_CHROMIUM")
 	return ""
 }
 
