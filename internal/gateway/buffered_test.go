@@ -6,15 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/agentgate/agentgate/internal/auth"
-	"github.com/agentgate/agentgate/internal/session"
-	"github.com/agentgate/agentgate/internal/sse"
-	"github.com/agentgate/agentgate/internal/upstream"
 )
 
 // TestBufferedAnswerFailsWithItsRealStatus: a non-streamed chat completion
@@ -51,22 +45,7 @@ func TestBufferedAnswerFailsWithItsRealStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+" is "+tt.code, func(t *testing.T) {
 			inv := &pipeInvoker{calls: make(chan call, 1)}
-			issuer, err := session.NewIssuer(session.RandomKey())
-			if err != nil {
-				t.Fatal(err)
-			}
-			gw, err := New(Options{
-				Agents:       map[string]upstream.Invoker{"demo": inv},
-				DefaultAgent: "demo",
-				Sessions:     issuer,
-				Auth:         auth.None{},
-				SSE:          sse.Options{MaxLineBytes: 1024, MaxEventBytes: 4096},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(gw)
-			t.Cleanup(srv.Close)
+			srv, gw := newTestGateway(t, inv)
 			go func() {
 				c := <-inv.calls
 				// An upstream body ends when its call's context does, as

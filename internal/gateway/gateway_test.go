@@ -44,25 +44,37 @@ func (p *pipeInvoker) Invoke(ctx context.Context, req upstream.Request) (*upstre
 
 func (p *pipeInvoker) StopSession(context.Context, string) error { return nil }
 
-func newTestServer(t *testing.T, inv upstream.Invoker) *httptest.Server {
+// newTestServer serves a gateway in front of inv as the agent "demo", open
+// to everyone, with small SSE bounds; edit, when given, changes its options.
+func newTestServer(t *testing.T, inv upstream.Invoker, edit ...func(*Options)) *httptest.Server {
+	srv, _ := newTestGateway(t, inv, edit...)
+	return srv
+}
+
+// newTestGateway is newTestServer, also returning the gateway.
+func newTestGateway(t *testing.T, inv upstream.Invoker, edit ...func(*Options)) (*httptest.Server, *Server) {
 	t.Helper()
 	issuer, err := session.NewIssuer(session.RandomKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := New(Options{
+	opts := Options{
 		Agents:       map[string]upstream.Invoker{"demo": inv},
 		DefaultAgent: "demo",
 		Sessions:     issuer,
 		Auth:         auth.None{},
 		SSE:          sse.Options{MaxLineBytes: 1024, MaxEventBytes: 4096},
-	})
+	}
+	for _, e := range edit {
+		e(&opts)
+	}
+	gw, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, gw
 }
 
 const (

@@ -154,7 +154,10 @@ func TestAPIKeysAndSessionOwnership(t *testing.T) {
 	})
 }
 
-func TestPasswordSignIn(t *testing.T) {
+// usersFile writes a users file with one user, ada, whose password is
+// "correct horse battery", and returns its path.
+func usersFile(t *testing.T) string {
+	t.Helper()
 	users := filepath.Join(t.TempDir(), "users.txt")
 	hash, err := auth.HashPassword("correct horse battery")
 	if err != nil {
@@ -163,6 +166,11 @@ func TestPasswordSignIn(t *testing.T) {
 	if err := os.WriteFile(users, []byte("ada:"+hash+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return users
+}
+
+func TestPasswordSignIn(t *testing.T) {
+	users := usersFile(t)
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 0
 	cfg.Auth.Passwords.UsersFile = users

@@ -193,14 +193,7 @@ func TestStalledBodiesAreBounded(t *testing.T) {
 func TestAnswersDoNotWaitForAnUnreadBody(t *testing.T) {
 	testenv.Slow(t)
 	_, hash, _ := auth.GenerateAPIKey()
-	users := t.TempDir() + "/users"
-	hashed, err := auth.HashPassword("correct horse battery staple")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(users, []byte("ada:"+hashed+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	users := usersFile(t)
 	cfg := config.Default()
 	cfg.Server.ReadTimeout = 2 * time.Second
 	cfg.Server.ReadHeaderTimeout = time.Second

@@ -2,12 +2,9 @@ package stack
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
 )
 
@@ -16,14 +13,7 @@ import (
 // and by cookie, while a token not signed out still works on both.
 func TestLogoutHoldsOnEveryInstance(t *testing.T) {
 	addr := startRedis(t)
-	users := filepath.Join(t.TempDir(), "users.txt")
-	hash, err := auth.HashPassword("correct horse battery")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(users, []byte("ada:"+hash+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	users := usersFile(t)
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 0
 	l := startWithConfig(t, cfg, LocalOptions{})
