@@ -48,9 +48,10 @@ func (s *Server) withRequestBounds(next http.Handler) http.Handler {
 		}
 		body := &boundedBody{ReadCloser: r.Body, rc: rc}
 		r.Body = body
-		bw := &closeUnread{ResponseWriter: w, body: body, chunked: len(r.TransferEncoding) > 0}
-		next.ServeHTTP(bw, r)
-		if bw.closing {
+		st := state(r.Context())
+		st.body, st.chunked = body, len(r.TransferEncoding) > 0
+		next.ServeHTTP(w, r)
+		if st.closing {
 			// net/http reads on for the rest of the body once the handler
 			// returns, answer sent or not; the connection is closing,
 			// so that read ends now rather than at the deadline.
@@ -87,37 +88,12 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// closeUnread marks an answer "Connection: close" when it starts while the
-// request body is unread, or when the body was chunked.
-type closeUnread struct {
-	http.ResponseWriter
-	body    *boundedBody
-	chunked bool
-	started bool
-	closing bool
-}
-
-func (c *closeUnread) start() {
-	if c.started {
-		return
-	}
-	c.started = true
-	if c.chunked || !c.body.done.Load() {
-		c.closing = true
-		c.ResponseWriter.Header().Set("Connection", "close")
+// closeIfUnread marks the answer st is about to start "Connection: close"
+// when the request body is still unread, or was chunked. The recorder
+// calls it at the answer's first write.
+func closeIfUnread(st *requestState, h http.Header) {
+	if st.body != nil && (st.chunked || !st.body.done.Load()) {
+		st.closing = true
+		h.Set("Connection", "close")
 	}
 }
-
-func (c *closeUnread) WriteHeader(code int) {
-	if code >= 200 {
-		c.start()
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *closeUnread) Write(p []byte) (int, error) {
-	c.start()
-	return c.ResponseWriter.Write(p)
-}
-
-func (c *closeUnread) Unwrap() http.ResponseWriter { return c.ResponseWriter }

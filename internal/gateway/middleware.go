@@ -34,6 +34,11 @@ type requestState struct {
 	outcome   string
 	// openAIShape: errors take OpenAI's shape (the /v1 routes).
 	openAIShape bool
+	// body is the request body as withRequestBounds tracks it (nil when
+	// there is none, or no connection to close); chunked says it came
+	// chunked; closing that the answer closes the connection.
+	body             *boundedBody
+	chunked, closing bool
 	// events, skipped and heartbeats count the stream; tokensIn and
 	// tokensOut its usage.
 	events, skipped, heartbeats int
@@ -92,18 +97,22 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// recorder notes the status, the first byte's time and the bytes written.
-// Unwrap lets http.ResponseController reach the real writer's Flush.
+// recorder notes the status, the first byte's time and the bytes written,
+// and at the answer's start has the connection closed after it when the
+// request body is unread (closeIfUnread). Unwrap lets
+// http.ResponseController reach the real writer's Flush.
 type recorder struct {
 	http.ResponseWriter
+	st     *requestState
 	status int
 	bytes  int64
 	first  time.Time
 }
 
 func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 {
+	if rec.status == 0 && code >= 200 {
 		rec.status = code
+		closeIfUnread(rec.st, rec.Header())
 	}
 	rec.ResponseWriter.WriteHeader(code)
 }
@@ -111,6 +120,7 @@ func (rec *recorder) WriteHeader(code int) {
 func (rec *recorder) Write(p []byte) (int, error) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
+		closeIfUnread(rec.st, rec.Header())
 	}
 	if rec.first.IsZero() {
 		rec.first = time.Now()
@@ -129,7 +139,7 @@ func (s *Server) withObserve(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		li := state(r.Context())
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, st: li}
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithTimestamp(start),
