@@ -48,6 +48,18 @@ var stores = []struct {
 			}
 		}
 	}},
+	{"dynamodb", func(t *testing.T) func(t *testing.T) harness {
+		endpoint := dynalite(t)
+		return func(t *testing.T) harness {
+			// A table per test keeps each test's keys apart.
+			c, _ := dynamoClient(t, endpoint)
+			return harness{
+				store:   NewDynamoDB(c, dynamoTable(t, c)),
+				advance: time.Sleep,
+				slack:   20 * time.Millisecond,
+			}
+		}
+	}},
 }
 
 // Periods of the suite: short enough to wait for in real time, long enough
