@@ -56,7 +56,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // for the test, stops it when the test ends, and returns its address.
 // Without redis-server the test fails, so that a CI that lost it does not go
 // green quietly, unless AGENTGATE_SKIP_REDIS=1 says to skip.
-func redisServer(t *testing.T) string {
+func redisServer(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -76,7 +76,7 @@ func redisServer(t *testing.T) string {
 	return ""
 }
 
-func startRedis(t *testing.T, bin string) (string, bool) {
+func startRedis(t testing.TB, bin string) (string, bool) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -137,7 +137,7 @@ func ping(addr string) bool {
 
 // redisClient returns a client of its own to addr, as a separate gateway
 // instance would have, closed when the test ends.
-func redisClient(t *testing.T, addr string) *redis.Client {
+func redisClient(t testing.TB, addr string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
@@ -149,7 +149,7 @@ func redisClient(t *testing.T, addr string) *redis.Client {
 // and returns its endpoint URL. It runs testdata/dynalite's copy (npm ci
 // there) or one on PATH. Without it the test fails, unless
 // AGENTGATE_SKIP_DYNAMODB=1 says to skip.
-func dynalite(t *testing.T) string {
+func dynalite(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath(filepath.Join("testdata", "dynalite", "node_modules", ".bin", "dynalite"))
 	if err != nil {
@@ -171,7 +171,7 @@ func dynalite(t *testing.T) string {
 	return ""
 }
 
-func startDynalite(t *testing.T, bin string) (string, bool) {
+func startDynalite(t testing.TB, bin string) (string, bool) {
 	t.Helper()
 	// dynalite takes a port of 0 for its default, so pick a free one.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -208,7 +208,12 @@ func startDynalite(t *testing.T, bin string) (string, bool) {
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			t.Cleanup(stop)
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("dynalite on %s said:\n%s", addr, out.String())
+				}
+			})
 			return "http://" + addr, true
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -223,6 +228,14 @@ type roundTrips struct {
 	n atomic.Int64
 }
 
+// load reads the count; 0 for no counter.
+func (c *roundTrips) load() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
 func (c *roundTrips) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return http.DefaultTransport.RoundTrip(r)
@@ -230,7 +243,7 @@ func (c *roundTrips) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // dynamoClient returns a client of its own to endpoint, as a separate
 // gateway instance would have, and the counter of its round trips.
-func dynamoClient(t *testing.T, endpoint string) (*dynamodb.Client, *roundTrips) {
+func dynamoClient(t testing.TB, endpoint string) (*dynamodb.Client, *roundTrips) {
 	t.Helper()
 	rt := &roundTrips{}
 	hc := &http.Client{Transport: rt}
@@ -248,7 +261,7 @@ var tables atomic.Int64
 
 // dynamoTable creates a table of the shape the DynamoDB store wants, as
 // the deployment does, and returns its name.
-func dynamoTable(t *testing.T, c *dynamodb.Client) string {
+func dynamoTable(t testing.TB, c *dynamodb.Client) string {
 	t.Helper()
 	name := "limits-" + strconv.FormatInt(tables.Add(1), 10)
 	_, err := c.CreateTable(t.Context(), &dynamodb.CreateTableInput{
