@@ -212,10 +212,14 @@ type Limits struct {
 	// max_tokens); the stream's reported usage replaces it at the end. It
 	// keeps concurrent streams from overshooting the budget together.
 	BudgetReservation int64 `yaml:"budgetReservation" env:"AGENTGATE_BUDGET_RESERVATION"`
-	// Store keeps limit state: memory (one instance) or redis (many).
+	// Store keeps limit state: memory (one instance), redis (many:
+	// containers, servers) or dynamodb (many: Lambda, or anywhere without a
+	// VPC).
 	Store string `yaml:"store" env:"AGENTGATE_LIMIT_STORE"`
 	// Redis is the shared store's server.
 	Redis Redis `yaml:"redis"`
+	// DynamoDB is the shared store's table.
+	DynamoDB DynamoDB `yaml:"dynamodb"`
 	// FailOpen admits requests when the store cannot be reached; the
 	// default refuses them with 503.
 	FailOpen bool `yaml:"failOpen" env:"AGENTGATE_LIMIT_FAIL_OPEN"`
@@ -250,6 +254,19 @@ type Redis struct {
 	DB       int    `yaml:"db" env:"AGENTGATE_REDIS_DB"`
 	TLS      bool   `yaml:"tls" env:"AGENTGATE_REDIS_TLS"`
 	Prefix   string `yaml:"prefix" env:"AGENTGATE_REDIS_PREFIX"`
+}
+
+// DynamoDB locates the shared limit store's table: a string partition key
+// pk, time to live on the attribute expires. Its region and credentials
+// are the AWS SDK's defaults (AWS_REGION, the Lambda function's role).
+type DynamoDB struct {
+	Table string `yaml:"table" env:"AGENTGATE_DYNAMODB_TABLE"`
+	// Endpoint overrides the service's URL, for a local DynamoDB in tests
+	// and local runs.
+	Endpoint string `yaml:"endpoint" env:"AGENTGATE_DYNAMODB_ENDPOINT"`
+	// Timeout bounds each call to the table; beyond it the request fails
+	// with 503 limits_unavailable (or is admitted, with failOpen).
+	Timeout time.Duration `yaml:"timeout" env:"AGENTGATE_DYNAMODB_TIMEOUT"`
 }
 
 // Network holds IP rules and CORS.
@@ -419,7 +436,7 @@ func Default() Config {
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		},
 		Limits: Limits{MaxBodyBytes: gateway.DefaultMaxBodyBytes, MaxPromptChars: gateway.DefaultMaxPromptChars, Store: "memory", BudgetReservation: 4096,
-			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}},
+			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}, DynamoDB: DynamoDB{Timeout: time.Second}},
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
 		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
 		Log:      Log{Level: "info", Format: "auto"},

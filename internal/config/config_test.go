@@ -81,6 +81,21 @@ func TestLoadReadsTelemetryFromTheEnvironment(t *testing.T) {
 	}
 }
 
+func TestLoadReadsTheDynamoDBStoreFromTheEnvironment(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{
+		"AGENTGATE_LIMIT_STORE":       "dynamodb",
+		"AGENTGATE_DYNAMODB_TABLE":    "agentgate-limits",
+		"AGENTGATE_DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DynamoDB{Table: "agentgate-limits", Endpoint: "http://127.0.0.1:8000", Timeout: time.Second}
+	if cfg.Limits.Store != "dynamodb" || cfg.Limits.DynamoDB != want {
+		t.Fatalf("store %q, dynamodb %+v; want dynamodb, %+v", cfg.Limits.Store, cfg.Limits.DynamoDB, want)
+	}
+}
+
 func TestLoadRefusesBadEnvironment(t *testing.T) {
 	_, err := Load("", env(map[string]string{"AGENTGATE_BUILTIN_DELAY": "soon"}))
 	if err == nil || !strings.Contains(err.Error(), "AGENTGATE_BUILTIN_DELAY") {
@@ -118,6 +133,11 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"a bad log format", func(c *Config) { c.Log.Format = "xml" }, (*Config).ValidateAgent, "log.format"},
 		{"a metrics address without a port", func(c *Config) { c.Metrics.Listen = "127.0.0.1" }, (*Config).ValidateAgent, "metrics.listen"},
 		{"a trace sample ratio above 1", func(c *Config) { c.Tracing.SampleRatio = 1.5 }, (*Config).ValidateAgent, "tracing.sampleRatio"},
+		{"a DynamoDB store without a table", func(c *Config) { c.Limits.Store = "dynamodb" }, (*Config).ValidateGateway, "limits.dynamodb.table"},
+		{"a DynamoDB endpoint that is not a URL", func(c *Config) {
+			c.Limits.Store, c.Limits.DynamoDB.Table, c.Limits.DynamoDB.Endpoint = "dynamodb", "limits", "127.0.0.1:8000"
+		}, (*Config).ValidateGateway, "limits.dynamodb.endpoint"},
+		{"an unknown limit store", func(c *Config) { c.Limits.Store = "etcd" }, (*Config).ValidateGateway, "limits.store"},
 		{"a trace collector that is not a URL", func(c *Config) { c.Tracing.Endpoint = "collector:4318" }, (*Config).ValidateAgent, "tracing.endpoint"},
 	}
 	for _, tt := range tests {

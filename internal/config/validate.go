@@ -231,8 +231,18 @@ func (c *Config) validateLimits(p *problems) {
 		if _, _, err := net.SplitHostPort(l.Redis.Addr); err != nil {
 			p.add("limits.redis.addr", "%q is not host:port", l.Redis.Addr)
 		}
+	case "dynamodb":
+		if l.DynamoDB.Table == "" {
+			p.add("limits.dynamodb.table", "is required with limits.store dynamodb")
+		}
+		if l.DynamoDB.Endpoint != "" {
+			checkURL(p, "limits.dynamodb.endpoint", l.DynamoDB.Endpoint)
+		}
+		if l.DynamoDB.Timeout <= 0 {
+			p.add("limits.dynamodb.timeout", "must be positive")
+		}
 	default:
-		p.add("limits.store", "%q is not memory or redis", l.Store)
+		p.add("limits.store", "%q is not memory, redis or dynamodb", l.Store)
 	}
 }
 

@@ -2,10 +2,11 @@
 // costs anything upstream: GCRA rate limits, caps on concurrent streams and
 // daily token budgets per principal.
 //
-// State lives in a Store. Memory is the single-instance default; Redis shares
-// the state between any number of gateway instances (containers, Lambda
-// instances), so a limit of N means N across the fleet, not N per instance.
-// Both pass the same conformance tests.
+// State lives in a Store. Memory is the single-instance default; Redis and
+// DynamoDB share the state between any number of gateway instances, so a
+// limit of N means N across the fleet, not N per instance: Redis for
+// containers and servers, DynamoDB for Lambda or anywhere without a VPC.
+// All three pass the same conformance tests.
 //
 // Limiter is the small policy layer the gateway calls: Admit before a stream
 // starts, Charge with the usage the stream reported once it ends. A refusal is
@@ -17,9 +18,9 @@
 // A concurrency slot is leased, not owned: a gateway instance that crashes
 // mid-stream never calls release, and its slot must not stay taken forever.
 // The holder keeps its lease alive for as long as the context passed to
-// Acquire is alive (Redis refreshes it every third of the lease); release
-// frees the slot at once. A holder whose context ended without release loses
+// Acquire is alive (Redis and DynamoDB refresh it every third of the
+// lease); release frees the slot at once. A holder whose context ended without release loses
 // its slot within one lease. Pass the stream's own context, never a short
 // timeout for the admission call: bound store latency with the Redis client's
-// own timeouts instead.
+// own timeouts, or DynamoDB.Timeout, instead.
 package limit

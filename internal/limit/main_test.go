@@ -4,14 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentgate/agentgate/internal/limit/limittest"
 	"go.uber.org/goleak"
 )
 
@@ -49,7 +56,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // for the test, stops it when the test ends, and returns its address.
 // Without redis-server the test fails, so that a CI that lost it does not go
 // green quietly, unless AGENTGATE_SKIP_REDIS=1 says to skip.
-func redisServer(t *testing.T) string {
+func redisServer(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -69,7 +76,7 @@ func redisServer(t *testing.T) string {
 	return ""
 }
 
-func startRedis(t *testing.T, bin string) (string, bool) {
+func startRedis(t testing.TB, bin string) (string, bool) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,9 +137,57 @@ func ping(addr string) bool {
 
 // redisClient returns a client of its own to addr, as a separate gateway
 // instance would have, closed when the test ends.
-func redisClient(t *testing.T, addr string) *redis.Client {
+func redisClient(t testing.TB, addr string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// dynalite starts a dynalite for the test and returns its endpoint URL
+// (limittest.Dynalite).
+func dynalite(t testing.TB) string {
+	t.Helper()
+	return limittest.Dynalite(t)
+}
+
+// roundTrips counts the HTTP requests a DynamoDB client makes.
+type roundTrips struct {
+	n atomic.Int64
+}
+
+// load reads the count; 0 for no counter.
+func (c *roundTrips) load() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+func (c *roundTrips) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// dynamoClient returns a client of its own to endpoint, as a separate
+// gateway instance would have, and the counter of its round trips.
+func dynamoClient(t testing.TB, endpoint string) (*dynamodb.Client, *roundTrips) {
+	t.Helper()
+	rt := &roundTrips{}
+	hc := &http.Client{Transport: rt}
+	t.Cleanup(hc.CloseIdleConnections)
+	return dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(endpoint),
+		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:       hc,
+		RetryMaxAttempts: 1,
+	}), rt
+}
+
+// dynamoTable creates a table of the shape the DynamoDB store wants
+// (limittest.CreateTable) and returns its name.
+func dynamoTable(t testing.TB, c *dynamodb.Client) string {
+	t.Helper()
+	return limittest.CreateTable(t, c)
 }

@@ -3,8 +3,6 @@ package limit
 import (
 	"errors"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,79 +13,8 @@ import (
 // of its own as two gateway instances would have, on one Redis.
 func TestRedisSharedAcrossInstances(t *testing.T) {
 	addr := redisServer(t)
-	instances := func(t *testing.T, p Policy) [2]*Limiter {
-		var ls [2]*Limiter
-		for i := range ls {
-			l, err := NewLimiter(NewRedis(redisClient(t, addr), t.Name()+":"), p, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ls[i] = l
-		}
-		return ls
-	}
-
-	t.Run("together they get exactly the burst through", func(t *testing.T) {
-		ls := instances(t, Policy{Rate: map[string]Rule{ScopePrincipal: {Rate: 5, Per: time.Hour}}})
-		var admitted, refused, failed atomic.Int64
-		var wg sync.WaitGroup
-		for g := range 8 {
-			wg.Go(func() {
-				for range 5 {
-					release, err := admitFn(ls[g%2], t.Context(), "demo", "alice")
-					var r *Refusal
-					switch {
-					case err == nil:
-						admitted.Add(1)
-						release()
-					case errors.As(err, &r) && r.Limit == "rate:principal":
-						refused.Add(1)
-					default:
-						failed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if admitted.Load() != 5 || refused.Load() != 35 || failed.Load() != 0 {
-			t.Fatalf("40 requests at 5 an hour: %d admitted, %d refused, %d failed; want 5, 35, 0",
-				admitted.Load(), refused.Load(), failed.Load())
-		}
-	})
-
-	t.Run("they share the concurrency cap", func(t *testing.T) {
-		ls := instances(t, Policy{Concurrency: map[string]int{ScopeAgent: 2}})
-		a, err := admitFn(ls[0], t.Context(), "demo", "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a()
-		b, err := admitFn(ls[1], t.Context(), "demo", "bob")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b()
-		for i, l := range ls {
-			if _, err := admitFn(l, t.Context(), "demo", "carol"); !isRefusal(err, "concurrency:agent") {
-				t.Fatalf("instance %d admitted a third stream at a cap of 2: %v", i, err)
-			}
-		}
-		a()
-		c, err := admitFn(ls[1], t.Context(), "demo", "carol")
-		if err != nil {
-			t.Fatalf("instance 1 after instance 0 released: %v", err)
-		}
-		c()
-	})
-
-	t.Run("they share the budget", func(t *testing.T) {
-		ls := instances(t, Policy{DailyTokens: 100})
-		if err := ls[0].Charge(t.Context(), "alice", 100); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admitFn(ls[1], t.Context(), "demo", "alice"); !isRefusal(err, "budget:principal") {
-			t.Fatalf("instance 1 admitted alice after she spent her budget on instance 0: %v", err)
-		}
+	testSharedAcrossInstances(t, func(t *testing.T) [2]Store {
+		return [2]Store{NewRedis(redisClient(t, addr), t.Name()+":"), NewRedis(redisClient(t, addr), t.Name()+":")}
 	})
 }
 

@@ -102,7 +102,10 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 	if err != nil {
 		return nil, err
 	}
-	store := NewStore(cfg.Limits)
+	store, err := OpenStore(ctx, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
 	authn, login, err := NewAuth(ctx, cfg.Auth, limit.NewRevocations(store), log)
 	if err != nil {
 		return nil, err
@@ -208,7 +211,8 @@ func newNetwork(n config.Network) (gateway.Network, error) {
 }
 
 // NewStore returns the store of shared limit state l names: memory (one
-// instance) or Redis (shared by every instance).
+// instance) or Redis (shared by every instance). OpenStore also opens
+// DynamoDB.
 func NewStore(l config.Limits) limit.Store {
 	if l.Store != "redis" {
 		return limit.NewMemory(nil)

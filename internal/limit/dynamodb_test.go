@@ -1,0 +1,282 @@
+package limit
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// TestDynamoDBSharedAcrossInstances runs two Limiters, each with a DynamoDB
+// client of its own as two gateway instances (two Lambda instances) would
+// have, on one table.
+func TestDynamoDBSharedAcrossInstances(t *testing.T) {
+	endpoint := dynalite(t)
+	testSharedAcrossInstances(t, func(t *testing.T) [2]Store {
+		a, _ := dynamoClient(t, endpoint)
+		b, _ := dynamoClient(t, endpoint)
+		table := dynamoTable(t, a)
+		return [2]Store{NewDynamoDB(a, table), NewDynamoDB(b, table)}
+	})
+}
+
+// TestDynamoDBFakeClock runs the suite's timing tests on a clock that moves
+// only when told: the DynamoDB store takes its time from the caller, so
+// GCRA's waits and a counter's end are exact, not merely within tolerance.
+func TestDynamoDBFakeClock(t *testing.T) {
+	endpoint := dynalite(t)
+	for name, test := range map[string]func(*testing.T, harness){
+		"a burst passes at once and the next request waits one interval": testBurst,
+		"a counter expires ttl after its first spend":                    testSpendTTL,
+		"each key is limited apart":                                      testKeysApart,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := dynamoClient(t, endpoint)
+			clock := newClock()
+			s := NewDynamoDB(c, dynamoTable(t, c))
+			s.Now = clock.Now
+			test(t, harness{store: s, advance: clock.Advance, exact: true})
+		})
+	}
+}
+
+// TestDynamoDBItems checks the data design: one item per kind and key, each
+// with a time to live a little past the state it holds, and a released slot
+// gone from its pool.
+func TestDynamoDBItems(t *testing.T) {
+	ctx := t.Context()
+	c, _ := dynamoClient(t, dynalite(t))
+	table := dynamoTable(t, c)
+	s := NewDynamoDB(c, table)
+	if _, _, err := s.Allow(ctx, "k", 1, time.Minute, 1); err != nil {
+		t.Fatal(err)
+	}
+	release, _, err := s.Acquire(ctx, "k", 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Spend(ctx, "k", 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	get := func(pk string) map[string]types.AttributeValue {
+		out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item
+	}
+	now := time.Now()
+	for pk, state := range map[string]time.Duration{"gcra:k": time.Minute, "slots:k": time.Minute, "count:k": time.Hour} {
+		exp := time.Unix(number(get(pk), "expires"), 0)
+		if exp.Before(now.Add(state)) || exp.After(now.Add(state+expiresMargin+2*time.Second)) {
+			t.Errorf("%s expires at %v, want %v past now plus up to %v", pk, exp.Sub(now), state, expiresMargin)
+		}
+	}
+	release()
+	if h, ok := get("slots:k")["holders"].(*types.AttributeValueMemberM); !ok || len(h.Value) != 0 {
+		t.Errorf("holders after release = %v, want an empty map", get("slots:k")["holders"])
+	}
+}
+
+// TestDynamoDBRoundTrips measures what the gateway's admission costs in
+// calls to the table, and what a refusal costs.
+func TestDynamoDBRoundTrips(t *testing.T) {
+	c, rt := dynamoClient(t, dynalite(t))
+	s := NewDynamoDB(c, dynamoTable(t, c))
+	count := func(t *testing.T, fn func()) int64 {
+		before := rt.n.Load()
+		fn()
+		return rt.n.Load() - before
+	}
+	for _, tc := range []struct {
+		name   string
+		policy Policy
+		// want is the round trips of an admission after the first (which
+		// may create items), then of a refusal.
+		want, refusal int64
+	}{
+		{"a principal rate limit", Policy{Rate: map[string]Rule{ScopePrincipal: {Rate: 3, Per: time.Hour}}}, 1, 2},
+		{"a stream cap", Policy{Concurrency: map[string]int{ScopeGlobal: 3}}, 1, 2},
+		{"a rate limit and a stream cap", Policy{Rate: map[string]Rule{ScopePrincipal: {Rate: 3, Per: time.Hour}},
+			Concurrency: map[string]int{ScopeGlobal: 3}}, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewDynamoDB(c, s.table)
+			l, err := NewLimiter(s, tc.policy, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			principal := t.Name()
+			var releases []func()
+			defer func() {
+				for _, r := range releases {
+					r()
+				}
+			}()
+			for i := range 3 {
+				n := count(t, func() {
+					a, err := l.Admit(t.Context(), "demo", principal, 0)
+					if err != nil {
+						t.Fatalf("admission %d: %v", i+1, err)
+					}
+					releases = append(releases, a.Release)
+				})
+				t.Logf("admission %d: %d round trips", i+1, n)
+				if i > 0 && n != tc.want {
+					t.Errorf("admission %d took %d round trips, want %d", i+1, n, tc.want)
+				}
+			}
+			n := count(t, func() {
+				if _, err := l.Admit(t.Context(), "demo", principal, 0); err == nil {
+					t.Fatal("a fourth admission at 3")
+				}
+			})
+			t.Logf("refusal: %d round trips", n)
+			if n != tc.refusal {
+				t.Errorf("refusal took %d round trips, want %d", n, tc.refusal)
+			}
+		})
+	}
+}
+
+// TestDynamoDBDown checks that a table the gateway cannot reach, or one that
+// never answers, gives errors the gateway can fail open or closed on, never
+// a refusal, a panic or a hang.
+func TestDynamoDBDown(t *testing.T) {
+	ctx := t.Context()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close() // nothing listens there now
+
+	// A peer that accepts connections and never answers.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+
+	unreachable, _ := dynamoClient(t, closed)
+	hanging, _ := dynamoClient(t, "http://"+silent.Addr().String())
+	stores := map[string]*DynamoDB{
+		"unreachable": NewDynamoDB(unreachable, "limits"),
+		"silent":      NewDynamoDB(hanging, "limits"),
+		"nil client":  NewDynamoDB(nil, "limits"),
+		"no table":    NewDynamoDB(unreachable, ""),
+	}
+	for name, s := range stores {
+		t.Run(name, func(t *testing.T) {
+			s.Timeout = 100 * time.Millisecond
+			began := time.Now()
+			if _, _, err := s.Allow(ctx, "k", 1, time.Second, 1); err == nil {
+				t.Error("Allow: no error")
+			}
+			if _, _, err := s.Acquire(ctx, "k", 1, time.Second); err == nil {
+				t.Error("Acquire: no error")
+			}
+			if _, err := s.Spend(ctx, "k", 1, time.Second); err == nil {
+				t.Error("Spend: no error")
+			}
+			if _, err := s.Spent(ctx, "k"); err == nil {
+				t.Error("Spent: no error")
+			}
+			lim, err := NewLimiter(s, Policy{Rate: map[string]Rule{ScopeGlobal: {Rate: 1, Per: time.Second}}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r *Refusal
+			if _, err := admitFn(lim, ctx, "demo", "alice"); err == nil || errors.As(err, &r) {
+				t.Errorf("Admit = %v, want a store error", err)
+			}
+			// Five calls of at most 100 ms each.
+			if took := time.Since(began); took > 2*time.Second {
+				t.Errorf("five calls took %v with a timeout of 100 ms each", took)
+			}
+		})
+	}
+	t.Run("a caller's deadline ends a call sooner", func(t *testing.T) {
+		s := NewDynamoDB(hanging, "limits")
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, _, err := s.Allow(cctx, "k", 1, time.Second, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Allow = %v, want the deadline", err)
+		}
+	})
+}
+
+// BenchmarkAdmit reports one admission's latency per store, on loopback for
+// Redis and DynamoDB (dynalite): a principal rate limit and a stream cap,
+// the iterations spread over 100 principals; the release is not timed.
+// For DynamoDB it also reports the round trips per admission.
+func BenchmarkAdmit(b *testing.B) {
+	var trips *roundTrips
+	stores := []struct {
+		name string
+		open func(b *testing.B) Store
+	}{
+		{"memory", func(*testing.B) Store { return NewMemory(nil) }},
+		{"redis", func(b *testing.B) Store { return NewRedis(redisClient(b, redisServer(b)), "") }},
+		{"dynamodb", func(b *testing.B) Store {
+			c, rt := dynamoClient(b, dynalite(b))
+			trips = rt
+			return NewDynamoDB(c, dynamoTable(b, c))
+		}},
+	}
+	policy := Policy{Rate: map[string]Rule{ScopePrincipal: {Rate: 1_000_000, Per: time.Minute}},
+		Concurrency: map[string]int{ScopeGlobal: 100}}
+	for _, st := range stores {
+		b.Run(st.name, func(b *testing.B) {
+			trips = nil
+			l, err := NewLimiter(st.open(b), policy, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var before int64
+			if trips != nil {
+				before = trips.n.Load()
+			}
+			var released int64
+			i := 0
+			for b.Loop() {
+				i++
+				a, err := l.Admit(b.Context(), "demo", "p"+strconv.Itoa(i%100), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				n := trips.load()
+				a.Release()
+				released += trips.load() - n
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+			if trips != nil {
+				b.ReportMetric(float64(trips.n.Load()-before-released)/float64(b.N), "roundtrips/op")
+			}
+		})
+	}
+}
