@@ -161,7 +161,7 @@ func TestLimiterRefusalTakesNothing(t *testing.T) {
 func TestLimiterBudget(t *testing.T) {
 	l, clock := newLimiter(t, Policy{DailyTokens: 100})
 	// 07:00 in Tokyo is 22:00 UTC the day before: the budget's day is UTC.
-	clock.t = time.Date(2026, 11, 26, 7, 0, 0, 0, time.FixedZone("JST", 9*3600))
+	clock.Set(time.Date(2026, 11, 26, 7, 0, 0, 0, time.FixedZone("JST", 9*3600)))
 	ctx := t.Context()
 
 	admit(t, l, "demo", "alice")

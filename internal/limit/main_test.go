@@ -3,12 +3,11 @@ package limit
 import (
 	"bufio"
 	"bytes"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,41 +29,22 @@ func TestMain(m *testing.M) {
 // CI machine, short enough that a hang fails instead of timing out the run.
 const wait = 5 * time.Second
 
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock moves only when told.
+type fakeClock = testenv.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return testenv.NewClock() }
 
 // redisServer starts a redis-server of its own on a free port of 127.0.0.1
 // for the test, stops it when the test ends, and returns its address.
-// Without redis-server the test fails, so that a CI that lost it does not go
-// green quietly, unless AGENTGATE_SKIP_REDIS=1 says to skip.
+// Without redis-server the test skips, or fails under
+// AGENTGATE_REQUIRE_ALL=1, so that a CI that lost it does not go green
+// quietly.
 func redisServer(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("AGENTGATE_SKIP_REDIS") == "1" {
-			t.Skip("redis-server is not installed; skipping since AGENTGATE_SKIP_REDIS=1")
-		}
-		t.Fatal("redis-server is not installed: the Redis store's tests need it " +
-			"(Debian: apt-get install -y redis-server); set AGENTGATE_SKIP_REDIS=1 to skip them")
+	testenv.External(t, "redis-server")
+	bin, ok := testenv.LookPath("redis-server", "/usr/sbin", "/usr/local/bin")
+	if !ok {
+		testenv.Missing(t, "redis-server", "apt-get install -y redis-server")
 	}
 	// Another process may take the free port before the server does.
 	for range 3 {

@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/testenv"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -25,32 +27,48 @@ import (
 // CI machine, short enough that a hang fails instead of timing out the run.
 const wait = 10 * time.Second
 
-// dynaliteBin finds dynalite: internal/limit/testdata/dynalite's copy
-// (npm ci there), else one on PATH.
-func dynaliteBin() (string, error) {
-	if _, file, _, ok := runtime.Caller(0); ok {
-		p := filepath.Join(filepath.Dir(file), "..", "testdata", "dynalite", "node_modules", ".bin", "dynalite")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+// dynaliteDir is internal/limit/testdata/dynalite, where package.json and
+// its lock file pin dynalite.
+func dynaliteDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "dynalite")
+}
+
+var npmOnce sync.Once
+
+// dynaliteBin finds dynalite: testdata/dynalite's copy, installed there
+// with npm ci from the committed lock file when node is present, else one
+// on PATH.
+func dynaliteBin(t testing.TB) (string, bool) {
+	local := filepath.Join(dynaliteDir(), "node_modules", ".bin", "dynalite")
+	if _, err := os.Stat(local); err != nil {
+		if _, err := exec.LookPath("npm"); err == nil {
+			npmOnce.Do(func() {
+				cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--silent")
+				cmd.Dir = dynaliteDir()
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Logf("npm ci in %s: %v\n%s", cmd.Dir, err, out)
+				}
+			})
 		}
 	}
-	return exec.LookPath("dynalite")
+	if _, err := os.Stat(local); err == nil {
+		return local, true
+	}
+	return testenv.LookPath("dynalite")
 }
 
 // Dynalite starts a dynalite (DynamoDB's API on LevelDB, in memory) of its
 // own on a free port of 127.0.0.1 for the test, stops it when the test ends,
 // and returns its endpoint URL. It runs testdata/dynalite's copy (npm ci
-// there) or one on PATH. Without it the test fails, unless
-// AGENTGATE_SKIP_DYNAMODB=1 says to skip.
+// there, which it runs itself when node is present) or one on PATH.
+// Without it the test skips, or fails under AGENTGATE_REQUIRE_ALL=1.
 func Dynalite(t testing.TB) string {
 	t.Helper()
-	bin, err := dynaliteBin()
-	if err != nil {
-		if os.Getenv("AGENTGATE_SKIP_DYNAMODB") == "1" {
-			t.Skip("dynalite is not installed; skipping since AGENTGATE_SKIP_DYNAMODB=1")
-		}
-		t.Fatal("dynalite is not installed: the DynamoDB store's tests need it " +
-			"(cd internal/limit/testdata/dynalite && npm ci); set AGENTGATE_SKIP_DYNAMODB=1 to skip them")
+	testenv.External(t, "dynalite")
+	bin, ok := dynaliteBin(t)
+	if !ok {
+		testenv.Missing(t, "dynalite", "node and npm, then: cd internal/limit/testdata/dynalite && npm ci")
 	}
 	for range 3 {
 		if endpoint, ok := start(t, bin); ok {
