@@ -11,7 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/agentgate/agentgate/internal/gateway"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -422,6 +421,18 @@ type Runtime struct {
 	URL string `yaml:"url"`
 }
 
+// The bounds of one request, which the gateway also falls back to when it
+// is built without them.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultMaxPromptChars = 100_000
+)
+
+// DefaultQualifier is the runtime endpoint AgentCore invokes when an agent
+// names none (upstream.DefaultQualifier; config stays free of the AWS SDK,
+// because the CDK app reads it).
+const DefaultQualifier = "DEFAULT"
+
 // Default returns the configuration every field falls back to.
 func Default() Config {
 	return Config{
@@ -435,7 +446,7 @@ func Default() Config {
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute, HashQueueWait: 2 * time.Second},
 			JWT:       JWT{Algorithms: []string{"RS256", "ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		},
-		Limits: Limits{MaxBodyBytes: gateway.DefaultMaxBodyBytes, MaxPromptChars: gateway.DefaultMaxPromptChars, Store: "memory", BudgetReservation: 4096,
+		Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes, MaxPromptChars: DefaultMaxPromptChars, Store: "memory", BudgetReservation: 4096,
 			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}, DynamoDB: DynamoDB{Timeout: time.Second}},
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
 		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/agentgate/agentgate/internal/event"
-	"github.com/agentgate/agentgate/internal/gateway"
-	"github.com/agentgate/agentgate/internal/upstream"
 	"net"
 	"net/netip"
 	"net/url"
@@ -39,6 +37,23 @@ func ParseRuntimeARN(s string) (RuntimeARN, error) {
 
 var qualifierPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]{1,100}$`) })
 
+// ValidAgentName reports whether s may be a public agent name: 1 to 63 of
+// a-z 0-9 . _ - starting with a letter or digit. Names appear in URL paths,
+// and every request checks one.
+func ValidAgentName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '-')) {
+			return false
+		}
+	}
+	return true
+}
+
 type problems []error
 
 func (p *problems) add(field, format string, args ...any) {
@@ -68,7 +83,7 @@ func (c *Config) ValidateGateway() error {
 	for _, name := range names {
 		a := c.Agents[name]
 		field := "agents." + name
-		if !gateway.ValidAgentName(name) {
+		if !ValidAgentName(name) {
 			p.add(field, "a public name is 1 to 63 of a-z 0-9 . _ - starting with a letter or digit")
 		}
 		arn, err := ParseRuntimeARN(a.ARN)
@@ -79,7 +94,7 @@ func (c *Config) ValidateGateway() error {
 			a.Region = arn.Region
 		}
 		if a.Qualifier == "" {
-			a.Qualifier = upstream.DefaultQualifier
+			a.Qualifier = DefaultQualifier
 		} else if !qualifierPattern().MatchString(a.Qualifier) {
 			p.add(field+".qualifier", "letters, digits and _ only")
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/limit"
@@ -32,12 +33,6 @@ const SessionHeader = "X-Agentgate-Session-Id"
 
 // RequestIDHeader carries the request id on every response.
 const RequestIDHeader = "X-Request-Id"
-
-// The bounds of a request when Options sets none.
-const (
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultMaxPromptChars = 100_000
-)
 
 // Options is the gateway's whole configuration.
 type Options struct {
@@ -141,13 +136,13 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("gateway: OriginHeader and OriginSecret go together")
 	}
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
+		opts.MaxBodyBytes = config.DefaultMaxBodyBytes
 	}
 	if opts.BodyTimeout <= 0 {
 		opts.BodyTimeout = 10 * time.Second
 	}
 	if opts.MaxPromptChars <= 0 {
-		opts.MaxPromptChars = DefaultMaxPromptChars
+		opts.MaxPromptChars = config.DefaultMaxPromptChars
 	}
 	if opts.DefaultFormat == "" {
 		opts.DefaultFormat = format.Original
@@ -185,7 +180,7 @@ func (s *Server) Abort(ctx context.Context) {
 // use read as unknown, so their names do not leak.
 func (s *Server) agentFor(name string, p auth.Principal) (upstream.Invoker, bool) {
 	inv, ok := s.opts.Agents[name]
-	if !ok || !ValidAgentName(name) {
+	if !ok || !config.ValidAgentName(name) {
 		return nil, false
 	}
 	allowed, listed := s.opts.Access[name]

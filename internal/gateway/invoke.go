@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
@@ -189,7 +190,7 @@ func (s *Server) logUpstream(ctx context.Context, agent, msg string, err error) 
 
 // safeName returns name for an error message when it is a valid public name.
 func safeName(name string) string {
-	if ValidAgentName(name) {
+	if config.ValidAgentName(name) {
 		return name
 	}
 	return "(invalid name)"
