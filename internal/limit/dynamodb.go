@@ -259,53 +259,27 @@ func (d *DynamoDB) dropExpired(ctx context.Context, pk string, tokens []string, 
 }
 
 // hold keeps a slot's lease alive while ctx lives and returns its release.
+// A renewal's condition is that the lease is still live, so one that ended
+// while its holder could not reach the table is not revived.
 func (d *DynamoDB) hold(ctx context.Context, pk, token string, lease time.Duration) func() {
-	hctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
 	names := map[string]string{"#h": attrHolders, "#t": token, "#exp": attrExpires}
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(max(lease/3, time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-hctx.Done():
-				return
-			case <-tick.C:
-			}
-			// A lease that ended while its holder could not reach the
-			// table is not revived: another may hold the slot by now.
-			now := d.micros()
-			end := now + micros(lease)
-			out, _, err := d.update(hctx, pk, &dynamodb.UpdateItemInput{
-				UpdateExpression:          aws.String("SET #h.#t = :end, #exp = :exp"),
-				ConditionExpression:       aws.String("#h.#t > :now"),
-				ExpressionAttributeNames:  names,
-				ExpressionAttributeValues: nums(":end", end, ":now", now, ":exp", expires(end)),
-			})
-			if err == nil && out == nil {
-				return
-			}
-			// On an error the next tick tries again, while two thirds of
-			// the lease are still left.
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			stop()
-			<-done
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-			defer cancel()
-			// Release has no one to report to; if this fails, the slot
-			// comes back when its lease ends.
-			_, _, _ = d.update(rctx, pk, &dynamodb.UpdateItemInput{
-				UpdateExpression:         aws.String("REMOVE #h.#t"),
-				ConditionExpression:      aws.String("attribute_exists(#h)"),
-				ExpressionAttributeNames: map[string]string{"#h": attrHolders, "#t": token},
-			})
+	return holdLease(ctx, lease, func(ctx context.Context) (bool, error) {
+		now := d.micros()
+		end := now + micros(lease)
+		out, _, err := d.update(ctx, pk, &dynamodb.UpdateItemInput{
+			UpdateExpression:          aws.String("SET #h.#t = :end, #exp = :exp"),
+			ConditionExpression:       aws.String("#h.#t > :now"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: nums(":end", end, ":now", now, ":exp", expires(end)),
 		})
-	}
+		return out != nil, err
+	}, func(ctx context.Context) {
+		_, _, _ = d.update(ctx, pk, &dynamodb.UpdateItemInput{
+			UpdateExpression:         aws.String("REMOVE #h.#t"),
+			ConditionExpression:      aws.String("attribute_exists(#h)"),
+			ExpressionAttributeNames: map[string]string{"#h": attrHolders, "#t": token},
+		})
+	})
 }
 
 // Spend implements Store. A live or absent counter takes an atomic ADD that

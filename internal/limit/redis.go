@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -160,38 +159,11 @@ func (r *Redis) Acquire(ctx context.Context, key string, max int, lease time.Dur
 
 // hold keeps a slot's lease alive while ctx lives and returns its release.
 func (r *Redis) hold(ctx context.Context, k, token string, lease time.Duration) func() {
-	hctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(max(lease/3, time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-hctx.Done():
-				return
-			case <-tick.C:
-			}
-			held, err := refreshScript.Run(hctx, r.client, []string{k}, micros(lease), token).Bool()
-			if err == nil && !held {
-				return
-			}
-			// On an error the next tick tries again, while two thirds of
-			// the lease are still left.
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			stop()
-			<-done
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-			defer cancel()
-			// Release has no one to report to; if this fails, the slot
-			// comes back when its lease ends.
-			_ = r.client.ZRem(rctx, k, token).Err()
-		})
-	}
+	return holdLease(ctx, lease, func(ctx context.Context) (bool, error) {
+		return refreshScript.Run(ctx, r.client, []string{k}, micros(lease), token).Bool()
+	}, func(ctx context.Context) {
+		_ = r.client.ZRem(ctx, k, token).Err()
+	})
 }
 
 // Spend implements Store.

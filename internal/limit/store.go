@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -76,4 +77,42 @@ func checkTTL(ttl time.Duration) error {
 		return fmt.Errorf("%w: ttl %v, want positive", ErrInvalid, ttl)
 	}
 	return nil
+}
+
+// holdLease keeps a slot's lease alive while ctx lives, by calling renew
+// every third of the lease, and returns the slot's release, which stops
+// the renewals and then calls drop once. renew reports false when the
+// lease is gone (it ended while its holder could not reach the store, and
+// another may hold the slot by now): renewals stop and it is not revived.
+// On a renew error the next tick tries again, while two thirds of the lease
+// are still left. drop runs on a context of its own, as the stream's has
+// ended by then; if it fails, the slot comes back when its lease ends.
+func holdLease(ctx context.Context, lease time.Duration, renew func(context.Context) (bool, error), drop func(context.Context)) func() {
+	hctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(max(lease/3, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-tick.C:
+			}
+			if held, err := renew(hctx); err == nil && !held {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			<-done
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer cancel()
+			drop(rctx)
+		})
+	}
 }
