@@ -2,13 +2,37 @@ package auth
 
 import (
 	"container/list"
+	"context"
 	"slices"
 	"sync"
 	"time"
 )
 
-// failures counts failed sign-ins per key ("user:alice", "ip:192.0.2.1")
-// over a sliding window. Memory is bounded: it tracks at most maxKeys keys,
+// failureRecord counts failed sign-ins per key ("user:alice",
+// "ip:192.0.2.1"): in this instance's memory (failures), or in counters
+// every instance shares (sharedFailures).
+type failureRecord interface {
+	// begin starts an attempt for keys at now. If any key has already
+	// failed the limit within the window it returns how long to wait.
+	// Otherwise it counts the attempt as a failure in advance, so that
+	// concurrent attempts cannot all slip in before the first one fails,
+	// and returns 0; a successful attempt takes its count back with
+	// succeeded. Either way it also returns how many failures keys[0] had
+	// within the window before this attempt. An error means the record
+	// could not be consulted, and the attempt must not go on.
+	begin(ctx context.Context, now time.Time, keys ...string) (wait time.Duration, failed int, err error)
+	// succeeded takes back the failure begin counted at now for each of
+	// keep's keys, and forgets every failure of each of clear's keys: a
+	// user who signs in starts afresh, while the address they came from
+	// keeps the failures it collected for other users.
+	succeeded(ctx context.Context, now time.Time, clear []string, keep []string)
+	// takeBack takes back the failure begin counted at now for each of
+	// keys, for an attempt that ended without its password being checked.
+	takeBack(ctx context.Context, now time.Time, keys ...string)
+}
+
+// failures is the failureRecord of one instance: it counts failed sign-ins
+// per key over a sliding window. Memory is bounded: it tracks at most maxKeys keys,
 // each with at most limit timestamps, and when full it forgets the key that
 // failed least recently. Forgetting can only let an attacker in sooner, and
 // getting a key forgotten takes maxKeys other keys' worth of failures, each
@@ -32,15 +56,9 @@ func newFailures(limit int, window time.Duration, maxKeys int) *failures {
 	return &failures{limit: limit, window: window, maxKeys: maxKeys, byKey: make(map[string]*list.Element), lru: list.New()}
 }
 
-// begin starts an attempt for keys at now. If any key has already failed
-// limit times within the window it returns how long until the oldest of
-// those failures leaves the window, the longest such wait over keys.
-// Otherwise it counts the attempt as a failure in advance, so that
-// concurrent attempts cannot all slip in before the first one fails, and
-// returns 0; a successful attempt takes its count back with succeeded.
-// Either way it also returns how many failures keys[0] had within the
-// window before this attempt.
-func (f *failures) begin(now time.Time, keys ...string) (wait time.Duration, failed int) {
+// begin implements failureRecord. The wait is until the oldest of the
+// failures that block leaves the window, the longest such wait over keys.
+func (f *failures) begin(_ context.Context, now time.Time, keys ...string) (wait time.Duration, failed int, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, k := range keys {
@@ -54,21 +72,18 @@ func (f *failures) begin(now time.Time, keys ...string) (wait time.Duration, fai
 		wait = max(wait, e.times[0].Add(f.window).Sub(now))
 	}
 	if wait > 0 {
-		return wait, failed
+		return wait, failed, nil
 	}
 	for _, k := range keys {
 		e := f.entry(k, now, true)
 		e.times = append(e.times, now)
 		f.lru.MoveToFront(f.byKey[k])
 	}
-	return 0, failed
+	return 0, failed, nil
 }
 
-// succeeded takes back the failure begin counted at now for each of keep's
-// keys, and forgets every failure of each of clear's keys: a user who
-// signs in starts afresh, while the address they came from keeps the
-// failures it collected for other users.
-func (f *failures) succeeded(now time.Time, clear []string, keep []string) {
+// succeeded implements failureRecord.
+func (f *failures) succeeded(_ context.Context, now time.Time, clear []string, keep []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, k := range clear {
@@ -80,9 +95,8 @@ func (f *failures) succeeded(now time.Time, clear []string, keep []string) {
 	f.takeBackLocked(now, keep)
 }
 
-// takeBack takes back the failure begin counted at now for each of keys,
-// for an attempt that ended without its password being checked.
-func (f *failures) takeBack(now time.Time, keys ...string) {
+// takeBack implements failureRecord.
+func (f *failures) takeBack(_ context.Context, now time.Time, keys ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.takeBackLocked(now, keys)

@@ -52,6 +52,13 @@ type PasswordConfig struct {
 	// instance that shares TokenKey. Default: a record in this instance's
 	// memory of at most 100000 tokens, each kept until its token expires.
 	Revocations Revocations
+	// Failures, when set, counts failed sign-ins in counters every
+	// instance shares (a limit.Store), so that MaxFailures holds across
+	// instances; its window is then fixed, starting at a key's first
+	// failure, and a blocked sign-in is told to wait all of Window. When
+	// it cannot be reached, sign-ins are refused (ErrUnavailable). Default:
+	// this instance's memory, with a sliding window, bounded by MaxTracked.
+	Failures Counters
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 	// CookieName names the login cookie; default "agentgate_session".
@@ -79,7 +86,7 @@ type Passwords struct {
 	dummy       passwordHash // verified for unknown users
 	keys        [][]byte     // derived with tokenKey; keys[0] signs
 	ttl         time.Duration
-	failures    *failures
+	failures    failureRecord
 	revocations Revocations
 	now         func() time.Time
 	cookieName  string
@@ -110,6 +117,9 @@ func NewPasswords(cfg PasswordConfig) (*Passwords, error) {
 		cookieName:  cfg.CookieName,
 		slots:       newHashSlots(cfg.MaxConcurrentHashes),
 		queueWait:   cfg.HashQueueWait,
+	}
+	if cfg.Failures != nil {
+		p.failures = &sharedFailures{counters: cfg.Failures, limit: cfg.MaxFailures, window: cfg.Window}
 	}
 	for _, user := range slices.Sorted(maps.Keys(cfg.Users)) {
 		if err := checkUserName(user); err != nil {
@@ -229,7 +239,10 @@ func (p *Passwords) Login(user, password, clientIP string) (token string, expire
 func (p *Passwords) check(ctx context.Context, user, password, clientIP string) error {
 	now := p.now()
 	userKey, ipKey := failureKey("user:", user), failureKey("ip:", addressKey(clientIP))
-	wait, addressFailed := p.failures.begin(now, ipKey, userKey)
+	wait, addressFailed, err := p.failures.begin(ctx, now, ipKey, userKey)
+	if err != nil {
+		return err
+	}
 	if wait > 0 {
 		return &RetryError{After: wait}
 	}
@@ -240,13 +253,13 @@ func (p *Passwords) check(ctx context.Context, user, password, clientIP string) 
 	ok, err := p.verify(ctx, h, password, addressFailed > 0)
 	if err != nil {
 		// The password was never checked, so the attempt is no failure.
-		p.failures.takeBack(now, userKey, ipKey)
+		p.failures.takeBack(ctx, now, userKey, ipKey)
 		return err
 	}
 	if !ok || !known {
 		return ErrInvalidCredentials
 	}
-	p.failures.succeeded(now, []string{userKey}, []string{ipKey})
+	p.failures.succeeded(ctx, now, []string{userKey}, []string{ipKey})
 	return nil
 }
 

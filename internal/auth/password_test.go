@@ -3,13 +3,18 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/agentgate/agentgate/internal/limit"
 )
 
 // cheapArgon keeps the tests fast; verification reads the parameters from
@@ -219,12 +224,8 @@ func TestUnknownUsersLookLikeWrongPasswords(t *testing.T) {
 }
 
 func TestBruteForceIsSlowedDown(t *testing.T) {
-	const limit = 5
+	const maxFailures = 5
 	window := 15 * time.Minute
-	type attempt struct {
-		user, password, ip string
-		advance            time.Duration
-	}
 	fail := func(user, ip string) attempt { return attempt{user: user, password: "guess", ip: ip} }
 	tests := []struct {
 		name      string
@@ -293,33 +294,60 @@ func TestBruteForceIsSlowedDown(t *testing.T) {
 			window,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := newPasswords(t, func(c *PasswordConfig) { c.MaxFailures, c.Window = limit, window })
-			for _, a := range tt.before {
-				p.clock.Advance(a.advance)
-				if _, err := p.login(t, a.user, a.password, a.ip); err != nil && !errors.Is(err, ErrInvalidCredentials) {
-					t.Fatalf("setting up: %v", err)
+	records := []struct {
+		name string
+		edit func(*PasswordConfig)
+	}{
+		{"this instance's", func(c *PasswordConfig) {}},
+		// A shared record's window is fixed, and it tells a blocked
+		// attempt to wait all of it.
+		{"shared", func(c *PasswordConfig) { c.Failures = limit.NewMemory(c.Now) }},
+	}
+	for _, rec := range records {
+		for _, tt := range tests {
+			t.Run(rec.name+"/"+tt.name, func(t *testing.T) {
+				p := newPasswords(t, func(c *PasswordConfig) { c.MaxFailures, c.Window = maxFailures, window }, rec.edit)
+				if rec.name == "shared" && tt.wantRetry > 0 {
+					tt.wantRetry = window
 				}
-			}
-			p.lastVerified()
-			p.clock.Advance(tt.then.advance)
-			_, err := p.login(t, tt.then.user, tt.then.password, tt.then.ip)
-			var retry *RetryError
-			switch {
-			case tt.wantRetry == 0 && err != nil:
-				t.Fatalf("err = %v, want success", err)
-			case tt.wantRetry == 0:
-				return
-			case !errors.As(err, &retry):
-				t.Fatalf("err = %v, want *RetryError", err)
-			case retry.After != tt.wantRetry:
-				t.Errorf("retry after %v, want %v", retry.After, tt.wantRetry)
-			}
-			if h := p.lastVerified(); h != "" {
-				t.Errorf("a blocked attempt still verified a password")
-			}
-		})
+				tryBruteForce(t, p, tt.before, tt.then, tt.wantRetry)
+			})
+		}
+	}
+}
+
+type attempt struct {
+	user, password, ip string
+	advance            time.Duration
+}
+
+// tryBruteForce makes the attempts before, then then, and checks that
+// then is let through and succeeds (wantRetry 0) or is told to retry
+// after wantRetry without its password being verified.
+func tryBruteForce(t *testing.T, p *passwords, before []attempt, then attempt, wantRetry time.Duration) {
+	t.Helper()
+	for _, a := range before {
+		p.clock.Advance(a.advance)
+		if _, err := p.login(t, a.user, a.password, a.ip); err != nil && !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("setting up: %v", err)
+		}
+	}
+	p.lastVerified()
+	p.clock.Advance(then.advance)
+	_, err := p.login(t, then.user, then.password, then.ip)
+	var retry *RetryError
+	switch {
+	case wantRetry == 0 && err != nil:
+		t.Fatalf("err = %v, want success", err)
+	case wantRetry == 0:
+		return
+	case !errors.As(err, &retry):
+		t.Fatalf("err = %v, want *RetryError", err)
+	case retry.After != wantRetry:
+		t.Errorf("retry after %v, want %v", retry.After, wantRetry)
+	}
+	if h := p.lastVerified(); h != "" {
+		t.Errorf("a blocked attempt still verified a password")
 	}
 }
 
@@ -465,7 +493,7 @@ func TestBasicAuth(t *testing.T) {
 				t.Fatalf("attempt %d: err = %v", i+1, err)
 			}
 		}
-		p.failures.succeeded(p.clock.Now(), []string{"user:alice"}, nil) // only the address should block now
+		p.failures.succeeded(context.Background(), p.clock.Now(), []string{"user:alice"}, nil) // only the address should block now
 		r := request(basic("bob", bobPassword)...)
 		r.RemoteAddr = "10.0.0.1:4321"
 		if _, err := p.Authenticate(r); err != nil {
@@ -681,4 +709,80 @@ func TestNewPasswordsConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSharedFailures(t *testing.T) {
+	t.Run("instances that share counters share the limit, exactly, under concurrency", func(t *testing.T) {
+		const maxFailures, attempts = 5, 24
+		clock := newClock()
+		shared := limit.NewMemory(clock.Now)
+		share := func(c *PasswordConfig) { c.Failures, c.MaxFailures, c.Now = shared, maxFailures, clock.Now }
+		instances := []*passwords{newPasswords(t, share), newPasswords(t, share)}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		counts := map[string]int{}
+		for i := range attempts {
+			wg.Go(func() {
+				// Each attempt from its own address, so only the user's count can block.
+				_, _, err := instances[i%2].Login("alice", "guess", fmt.Sprintf("192.0.2.%d", i+1))
+				var retry *RetryError
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, ErrInvalidCredentials):
+					counts["checked"]++
+				case errors.As(err, &retry) && !retry.Busy:
+					counts["blocked"]++
+				default:
+					t.Errorf("attempt %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if counts["checked"] != maxFailures || counts["blocked"] != attempts-maxFailures {
+			t.Errorf("%d checked and %d blocked, want %d and %d", counts["checked"], counts["blocked"], maxFailures, attempts-maxFailures)
+		}
+		// The other instance blocks the right password too, until the window ends.
+		if _, _, err := instances[1].Login("alice", alicePassword, "198.51.100.1"); !errors.As(err, new(*RetryError)) {
+			t.Errorf("right password on the other instance: err = %v, want *RetryError", err)
+		}
+		clock.Advance(defaultWindow)
+		if _, _, err := instances[1].Login("alice", alicePassword, "198.51.100.1"); err != nil {
+			t.Errorf("after the window: %v", err)
+		}
+	})
+
+	t.Run("a success on one instance clears the user's failures for all", func(t *testing.T) {
+		clock := newClock()
+		shared := limit.NewMemory(clock.Now)
+		share := func(c *PasswordConfig) { c.Failures, c.MaxFailures, c.Now = shared, 2, clock.Now }
+		a, b := newPasswords(t, share), newPasswords(t, share)
+		a.Login("alice", "guess", "192.0.2.1")
+		if _, _, err := b.Login("alice", alicePassword, "192.0.2.2"); err != nil {
+			t.Fatalf("sign-in: %v", err)
+		}
+		a.Login("alice", "guess", "192.0.2.3")
+		if _, _, err := a.Login("alice", alicePassword, "192.0.2.4"); err != nil {
+			t.Errorf("one failure after a success blocked the user: %v", err)
+		}
+	})
+
+	t.Run("counters that cannot be reached refuse the sign-in unchecked", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // nothing listens there now
+		client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+		t.Cleanup(func() { client.Close() })
+		p := newPasswords(t, func(c *PasswordConfig) { c.Failures = limit.NewRedis(client, "test:") })
+		_, _, err = p.Login("alice", alicePassword, "192.0.2.1")
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("err = %v, want ErrUnavailable", err)
+		}
+		if h := p.lastVerified(); h != "" {
+			t.Errorf("the password was checked without the failure count")
+		}
+	})
 }

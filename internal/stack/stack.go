@@ -106,7 +106,7 @@ func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Te
 	if err != nil {
 		return nil, err
 	}
-	authn, login, err := NewAuth(ctx, cfg.Auth, limit.NewRevocations(store), log)
+	authn, login, err := NewAuth(ctx, cfg.Auth, store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -253,10 +253,12 @@ func NewLimiter(l config.Limits, store limit.Store) (*limit.Limiter, error) {
 // NewAuth builds the authenticator chain a configures, in the order API
 // keys, passwords, JWT, then none. It also returns the password
 // authenticator, which serves sign-in, when configured. Signed-out login
-// tokens are listed in revoked, which the limits store keeps so that a
-// sign-out holds on every instance; log hears why an identity provider
-// could not be reached.
-func NewAuth(ctx context.Context, a config.Auth, revoked auth.Revocations, log *slog.Logger) (auth.Authenticator, *auth.Passwords, error) {
+// tokens are listed in store, so that a sign-out holds on every instance
+// that shares it, and so are failed sign-ins when store is shared (an
+// instance's own record of them slides its window and bounds its memory,
+// which the memory store's counters do not); log hears why an identity
+// provider could not be reached.
+func NewAuth(ctx context.Context, a config.Auth, store limit.Store, log *slog.Logger) (auth.Authenticator, *auth.Passwords, error) {
 	var chain auth.Chain
 	var login *auth.Passwords
 	if len(a.APIKeys) > 0 {
@@ -275,8 +277,12 @@ func NewAuth(ctx context.Context, a config.Auth, revoked auth.Revocations, log *
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.passwords.usersFile: %w", err)
 		}
+		var failures auth.Counters
+		if _, local := store.(*limit.Memory); !local {
+			failures = store
+		}
 		login, err = auth.NewPasswords(auth.PasswordConfig{Users: users, TokenKey: []byte(pw.TokenKey), TokenTTL: pw.TokenTTL,
-			MaxFailures: pw.MaxFailures, Window: pw.Window, Revocations: revoked,
+			MaxFailures: pw.MaxFailures, Window: pw.Window, Revocations: limit.NewRevocations(store), Failures: failures,
 			MaxConcurrentHashes: pw.MaxConcurrentHashes, HashQueueWait: pw.HashQueueWait})
 		if err != nil {
 			return nil, nil, fmt.Errorf("auth.passwords: %w", err)
