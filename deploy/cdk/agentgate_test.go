@@ -113,6 +113,18 @@ func (tpl template) only(t *testing.T, typ string) (string, map[string]any) {
 	panic("unreachable")
 }
 
+// functionEnv returns the gateway function's environment variables.
+func (tpl template) functionEnv(t *testing.T) map[string]any {
+	t.Helper()
+	for id, fn := range tpl.resources("AWS::Lambda::Function") {
+		if strings.HasPrefix(id, "Gateway") {
+			return get(t, fn, "Environment", "Variables").(map[string]any)
+		}
+	}
+	t.Fatal("no gateway function")
+	return nil
+}
+
 // get walks a path of map keys and slice indexes.
 func get(t *testing.T, v any, path ...any) any {
 	t.Helper()
@@ -418,6 +430,15 @@ func TestTheGatewayMayOnlyInvokeAndStopItsRuntimes(t *testing.T) {
 			}
 			continue
 		}
+		if strings.HasPrefix(actions[0], "dynamodb:") {
+			if len(resources) != 1 || !strings.Contains(resources[0], `"Limits`) || !strings.Contains(resources[0], `"Arn"`) {
+				t.Errorf("the limits store reaches beyond its table: %s", compact(st))
+			}
+			if want := []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}; !slices.Equal(actions, want) {
+				t.Errorf("limits table actions %v, want exactly %v", actions, want)
+			}
+			continue
+		}
 		agentcore = append(agentcore, actions...)
 		want := []string{exampleARN, exampleARN + "/runtime-endpoint/*"}
 		if !slices.Equal(resources, want) {
@@ -429,6 +450,39 @@ func TestTheGatewayMayOnlyInvokeAndStopItsRuntimes(t *testing.T) {
 	if !slices.Equal(agentcore, want) {
 		t.Errorf("agentcore actions %v, want exactly %v", agentcore, want)
 	}
+}
+
+func TestLimitsLiveInAnOnDemandTableWithTimeToLive(t *testing.T) {
+	d := exampleDeployment(t)
+	id, table := d.main.only(t, "AWS::DynamoDB::Table")
+	if got := compact(table["KeySchema"]); got != `[{"AttributeName":"pk","KeyType":"HASH"}]` {
+		t.Errorf("key schema %s, want pk alone", got)
+	}
+	if got := compact(table["AttributeDefinitions"]); got != `[{"AttributeName":"pk","AttributeType":"S"}]` {
+		t.Errorf("attributes %s, want pk a string", got)
+	}
+	if table["BillingMode"] != "PAY_PER_REQUEST" {
+		t.Errorf("billing mode %v, want on demand", table["BillingMode"])
+	}
+	if got := compact(table["TimeToLiveSpecification"]); got != `{"AttributeName":"expires","Enabled":true}` {
+		t.Errorf("time to live %s, want on expires", got)
+	}
+	env := d.main.functionEnv(t)
+	if env["AGENTGATE_LIMIT_STORE"] != "dynamodb" || compact(env["AGENTGATE_DYNAMODB_TABLE"]) != `{"Ref":"`+id+`"}` {
+		t.Errorf("the function's limits store: %v, table %s; want dynamodb and %s", env["AGENTGATE_LIMIT_STORE"], compact(env["AGENTGATE_DYNAMODB_TABLE"]), id)
+	}
+
+	t.Run("a store the gateway settings name is kept, with no table", func(t *testing.T) {
+		d := synth(t, func(s *Settings) {
+			gatewayYAML(t, s, "defaultAgent: demo\nagents:\n  demo:\n    arn: "+exampleARN+"\nauth:\n  none: true\nlimits:\n  store: memory\n")
+		})
+		if tables := d.main.resources("AWS::DynamoDB::Table"); len(tables) != 0 {
+			t.Errorf("%d tables, want none", len(tables))
+		}
+		if env := d.main.functionEnv(t); env["AGENTGATE_LIMIT_STORE"] != nil || env["AGENTGATE_DYNAMODB_TABLE"] != nil {
+			t.Errorf("the function's environment still names a store: %s", compact(env))
+		}
+	})
 }
 
 func TestOutputsAreTheURLAndNeverAnARN(t *testing.T) {

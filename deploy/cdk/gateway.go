@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -33,8 +34,8 @@ const placeholderDir = "placeholder"
 // newGatewayFunction builds the gateway function: provided.al2023 on arm64,
 // 15 minutes (Lambda's cap per invocation), a function URL with AWS_IAM auth
 // (only CloudFront's OAC can call it) in RESPONSE_STREAM mode, and a role
-// that may only invoke and stop sessions of the configured runtimes and
-// write its own logs.
+// that may only invoke and stop sessions of the configured runtimes, keep
+// limits in the stack's own table, and write its own logs.
 func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runtimeARN *string, outdir string) (*gatewayFunction, error) {
 	code, err := stageCode(stack, s, plan, outdir)
 	if err != nil {
@@ -75,6 +76,16 @@ func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runti
 	if runtimeARN != nil {
 		env["AGENTGATE_UPSTREAM_ARN"] = runtimeARN
 	}
+	if plan.limitsTable {
+		table := newLimitsTable(stack)
+		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("LimitsTable"),
+			Actions:   jsii.Strings(limitsTableActions...),
+			Resources: &[]*string{table.TableArn()},
+		}))
+		env["AGENTGATE_LIMIT_STORE"] = jsii.String("dynamodb")
+		env["AGENTGATE_DYNAMODB_TABLE"] = table.TableName()
+	}
 
 	props := &awslambda.FunctionProps{
 		Description:  jsii.String("agentgate gateway: function URL, response streaming"),
@@ -97,6 +108,24 @@ func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runti
 		InvokeMode: awslambda.InvokeMode_RESPONSE_STREAM,
 	})
 	return gw, nil
+}
+
+// limitsTableActions are all the DynamoDB store does: conditional writes,
+// and a strongly consistent read where a refused write returns no item.
+var limitsTableActions = []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+// newLimitsTable is where every function instance keeps the limits, budgets,
+// sign-in failures and sign-out revocations they share: a string key pk,
+// billed per request (nothing to pay while idle, nothing to size), and
+// items that end by time to live on expires. It holds nothing that does
+// not end by itself, so it goes with the stack.
+func newLimitsTable(stack awscdk.Stack) awsdynamodb.Table {
+	return awsdynamodb.NewTable(stack, jsii.String("Limits"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String("expires"),
+		RemovalPolicy:       awscdk.RemovalPolicy_DESTROY,
+	})
 }
 
 // retentionDays are the log retentions CloudWatch offers, by days.

@@ -26,6 +26,10 @@ type gatewayPlan struct {
 	// stack generates one, as every Lambda instance must verify the others'
 	// session ids.
 	sessionKeySet bool
+	// limitsTable says the file leaves limits.store unset, and the stack
+	// makes a DynamoDB table the store: the one shared store a function
+	// URL can reach without a VPC, so that limits hold across instances.
+	limitsTable bool
 }
 
 // Placeholders stand in, for validation only, for values the stack fills in
@@ -33,7 +37,28 @@ type gatewayPlan struct {
 const (
 	placeholderSecret = "placeholder-secret-generated-at-deploy-time-0000"
 	placeholderARN    = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/placeholder-0000000000"
+	placeholderTable  = "placeholder-limits"
 )
+
+// hasKey reports whether the mapping n holds the path of keys.
+func hasKey(n *yaml.Node, path ...string) bool {
+	for _, key := range path {
+		if n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return true
+}
 
 // planGateway reads the gateway section as the gateway will, with the
 // environment the stack gives the function. It returns ok false when the
@@ -66,6 +91,10 @@ func planGateway(s *Settings) (plan gatewayPlan, ok bool, err error) {
 	plan.sessionKeySet = written.Sessions.Key != ""
 	if !plan.sessionKeySet {
 		env["AGENTGATE_SESSION_KEY"] = placeholderSecret
+	}
+	plan.limitsTable = !hasKey(&s.Gateway, "limits", "store")
+	if plan.limitsTable {
+		env["AGENTGATE_LIMIT_STORE"], env["AGENTGATE_DYNAMODB_TABLE"] = "dynamodb", placeholderTable
 	}
 	cfg, err := loadConfig(plan.file, env)
 	if err != nil {
