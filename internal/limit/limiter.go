@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -17,10 +18,16 @@ const (
 	ScopePrincipal = "principal" // each principal's requests
 )
 
-// scopes lists the scopes in the order Admit checks them: narrowest first,
-// so that a principal refused by its own limit spends nothing of the limits
-// it shares with others.
+// scopes lists the scopes narrowest first, the order in which Admit
+// reports refusals.
 var scopes = []string{ScopePrincipal, ScopeAgent, ScopeGlobal}
+
+// rounds are the scopes Admit checks together, each round one round trip to
+// the store: first the principal's own limits, so that a principal its own
+// limits refuse touches nothing it shares with others (a flood from one
+// caller never reaches the shared items, which all callers contend for);
+// then the limits it shares.
+var rounds = [][]string{{ScopePrincipal}, {ScopeAgent, ScopeGlobal}}
 
 const (
 	// slotLease is how long a crashed instance's streams keep counting
@@ -68,6 +75,9 @@ type Limiter struct {
 	store  Store
 	policy Policy
 	now    func() time.Time
+	// serial makes each round's calls one after another: the memory
+	// store answers in-process, faster than goroutines start.
+	serial bool
 }
 
 // Refusal is the error Admit returns when a limit refuses a stream.
@@ -125,7 +135,8 @@ func NewLimiter(store Store, p Policy, now func() time.Time) (*Limiter, error) {
 	}
 	// Copies, so that the caller changing its maps later cannot race Admit.
 	p.Rate, p.Concurrency = rates, maps.Clone(p.Concurrency)
-	return &Limiter{store: store, policy: p, now: now}, nil
+	_, serial := store.(*Memory)
+	return &Limiter{store: store, policy: p, now: now, serial: serial}, nil
 }
 
 // checkRule validates one rate rule and fills in its default burst.
@@ -168,15 +179,17 @@ type Admission struct {
 	l         *Limiter
 	budgetKey string // the day's budget counter the reservation is in
 	reserved  int64
-	release   func()
+	releases  []func() // the slots', narrowest first
 	settled   atomic.Bool
 }
 
-// Release returns the stream's concurrency slots. A nil Admission (no
-// limiter) holds none.
+// Release returns the stream's concurrency slots, widest first. A nil
+// Admission (no limiter) holds none.
 func (a *Admission) Release() {
 	if a != nil {
-		a.release()
+		for _, release := range slices.Backward(a.releases) {
+			release()
+		}
 	}
 }
 
@@ -200,80 +213,98 @@ func (a *Admission) Settle(ctx context.Context, used int64) error {
 
 // Admit reserves tokens of the principal's budget (estimate, or
 // Policy.BudgetReservation when estimate is not positive), checks the rate
-// limits, then takes the concurrency slots for one stream of principal to
+// limits and takes the concurrency slots for one stream of principal to
 // agent. The reservation is one atomic addition that admits the stream
 // only if the budget was not yet spent before it: however many streams
 // start at once, at most one of them crosses the budget, so the budget is
 // exceeded by at most one stream's use beyond its reservation.
 //
+// It takes two round trips to the store at most, one per round: first the
+// principal's budget, rate limit and stream cap at once, then the agent's
+// and the global ones at once.
+//
 // On success the stream holds its slots until Release (or, should the
 // instance never call it, until one lease after ctx ends: pass the
 // stream's context) and its reservation until Settle. When a limit
-// refuses, the error is a *Refusal and nothing stays taken (the narrower
-// rate limits that passed do count the attempt); any other error is the
-// Store's, wrapped.
+// refuses, the error is a *Refusal (the narrowest scope's, when several
+// refuse) and nothing stays taken, but the rate limits of the refusing
+// round that passed do count the attempt; any other error is the Store's,
+// wrapped.
 func (l *Limiter) Admit(ctx context.Context, agent, principal string, estimate int64) (*Admission, error) {
-	a := &Admission{l: l, release: func() {}}
-	if err := l.reserve(ctx, a, principal, estimate); err != nil {
-		return nil, err
-	}
-	refund := func() {
-		// The caller's context may be what failed; the refund must not
-		// fail with it.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-		defer cancel()
-		_ = a.Settle(rctx, 0)
-	}
-	for _, scope := range scopes {
-		r := l.rule(scope, agent, principal)
-		if r.Rate == 0 {
-			continue
-		}
-		ok, wait, err := l.store.Allow(ctx, key(scope, agent, principal), r.Rate, r.Per, r.Burst)
-		if err != nil {
-			refund()
+	a := &Admission{l: l}
+	for _, round := range rounds {
+		if err := l.admitRound(ctx, a, round, agent, principal, estimate); err != nil {
+			a.Release()
+			// The caller's context may be what failed; the refund must
+			// not fail with it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			_ = a.Settle(rctx, 0)
+			cancel()
 			return nil, err
 		}
-		if !ok {
-			refund()
-			return nil, &Refusal{Limit: "rate:" + scope, RetryAfter: wait}
-		}
 	}
-	release, err := l.acquire(ctx, agent, principal)
-	if err != nil {
-		refund()
-		return nil, err
-	}
-	a.release = release
 	return a, nil
 }
 
-// acquire takes a slot in every scope with a cap, or none.
-func (l *Limiter) acquire(ctx context.Context, agent, principal string) (func(), error) {
-	var held []func()
-	releaseAll := func() {
-		for _, release := range slices.Backward(held) {
-			release()
+// admitRound checks the limits of scopes all at once and adds the slots it
+// takes to a's. It returns the narrowest refusal, else the first error.
+func (l *Limiter) admitRound(ctx context.Context, a *Admission, scopes []string, agent, principal string, estimate int64) error {
+	var checks []func() (release func(), err error)
+	for _, scope := range scopes {
+		if scope == ScopePrincipal && l.policy.DailyTokens > 0 {
+			checks = append(checks, func() (func(), error) { return nil, l.reserve(ctx, a, principal, estimate) })
+		}
+		k := key(scope, agent, principal)
+		if r := l.rule(scope, agent, principal); r.Rate > 0 {
+			checks = append(checks, func() (func(), error) {
+				ok, wait, err := l.store.Allow(ctx, k, r.Rate, r.Per, r.Burst)
+				if err == nil && !ok {
+					err = &Refusal{Limit: "rate:" + scope, RetryAfter: wait}
+				}
+				return nil, err
+			})
+		}
+		if n := l.slots(scope, agent, principal); n > 0 {
+			checks = append(checks, func() (func(), error) {
+				release, ok, err := l.store.Acquire(ctx, k, n, slotLease)
+				if err == nil && !ok {
+					err = &Refusal{Limit: "concurrency:" + scope, RetryAfter: concurrencyRetry}
+				}
+				return release, err
+			})
 		}
 	}
-	for _, scope := range scopes {
-		n := l.slots(scope, agent, principal)
-		if n == 0 {
+	releases, errs := inParallel(checks, l.serial)
+	for _, release := range releases {
+		if release != nil {
+			a.releases = append(a.releases, release)
+		}
+	}
+	for _, err := range errs {
+		if _, refused := err.(*Refusal); refused {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// inParallel runs each of checks at once, the first on this goroutine, or
+// one after another when serial is set, and returns their results in order.
+func inParallel(checks []func() (func(), error), serial bool) ([]func(), []error) {
+	releases, errs := make([]func(), len(checks)), make([]error, len(checks))
+	var wg sync.WaitGroup
+	for i := 1; i < len(checks); i++ {
+		if serial {
+			releases[i], errs[i] = checks[i]()
 			continue
 		}
-		release, ok, err := l.store.Acquire(ctx, key(scope, agent, principal), n, slotLease)
-		if err != nil || !ok {
-			releaseAll()
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, &Refusal{Limit: "concurrency:" + scope, RetryAfter: concurrencyRetry}
-		}
-		held = append(held, release)
+		wg.Go(func() { releases[i], errs[i] = checks[i]() })
 	}
-	return releaseAll, nil
+	if len(checks) > 0 {
+		releases[0], errs[0] = checks[0]()
+	}
+	wg.Wait()
+	return releases, errs
 }
 
 // reserve takes a's reservation of principal's budget for today (UTC), or
@@ -305,9 +336,8 @@ func (l *Limiter) reserve(ctx context.Context, a *Admission, principal string, e
 	if before < l.policy.DailyTokens {
 		return nil
 	}
-	if a.reserved > 0 {
-		_, _ = l.store.Spend(context.WithoutCancel(ctx), a.budgetKey, -a.reserved, budgetTTL)
-	}
+	// Admit takes the reservation back, as it does when another limit
+	// refuses.
 	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 	return &Refusal{Limit: "budget:principal", RetryAfter: midnight.Sub(now)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -361,4 +362,120 @@ func TestNewLimiter(t *testing.T) {
 		admit(t, l, "demo", "alice")
 		refused(t, l, "demo", "alice")
 	})
+}
+
+// gated holds a Store's calls in rounds: the calls of round i wait until
+// sizes[i] of them have arrived, and then go on together; calls past the
+// last round go straight through. A call that waits a whole second for its
+// round to fill goes on alone, and the round is recorded as short: calls
+// that should have come at once came one after another.
+type gated struct {
+	Store
+	sizes []int
+
+	mu      sync.Mutex
+	arrived int
+	open    chan struct{}
+	keys    [][]string // the keys each round's calls touched
+	short   []int      // rounds that never filled
+}
+
+func (g *gated) wait(key string) {
+	g.mu.Lock()
+	round := len(g.keys) - 1
+	if g.open == nil || g.arrived == g.sizes[round] {
+		if round+1 == len(g.sizes) {
+			g.mu.Unlock()
+			return
+		}
+		g.keys, g.arrived, g.open = append(g.keys, nil), 0, make(chan struct{})
+		round++
+	}
+	g.keys[round] = append(g.keys[round], key)
+	g.arrived++
+	open := g.open
+	if g.arrived == g.sizes[round] {
+		close(open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-open:
+	case <-time.After(time.Second):
+		g.mu.Lock()
+		g.short = append(g.short, round)
+		g.arrived = g.sizes[round] // the next call starts the next round
+		g.mu.Unlock()
+	}
+}
+
+func (g *gated) Allow(ctx context.Context, key string, rate int, per time.Duration, burst int) (bool, time.Duration, error) {
+	g.wait("rate " + key)
+	return g.Store.Allow(ctx, key, rate, per, burst)
+}
+
+func (g *gated) Acquire(ctx context.Context, key string, max int, lease time.Duration) (func(), bool, error) {
+	g.wait("slots " + key)
+	return g.Store.Acquire(ctx, key, max, lease)
+}
+
+func (g *gated) Spend(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error) {
+	g.wait("spend " + key)
+	return g.Store.Spend(ctx, key, n, ttl)
+}
+
+func (g *gated) Spent(ctx context.Context, key string) (int64, error) {
+	g.wait("spent " + key)
+	return g.Store.Spent(ctx, key)
+}
+
+// TestLimiterAdmitsInTwoRounds: an admission under every limit there is
+// takes two round trips to the store, each making its calls at once: the
+// principal's budget, rate limit and stream cap, then the agent's and the
+// global rate limits and caps. A principal its own limits refuse touches
+// none of the shared items.
+func TestLimiterAdmitsInTwoRounds(t *testing.T) {
+	all := Policy{
+		Rate:        map[string]Rule{ScopePrincipal: {Rate: 1, Per: time.Hour}, ScopeAgent: {Rate: 10, Per: time.Hour}, ScopeGlobal: {Rate: 10, Per: time.Hour}},
+		Concurrency: map[string]int{ScopePrincipal: 1, ScopeAgent: 10, ScopeGlobal: 10},
+		DailyTokens: 1000, BudgetReservation: 10,
+	}
+	store := NewMemory(nil)
+	g := &gated{Store: store, sizes: []int{3, 4}}
+	l, err := NewLimiter(g, all, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.Admit(t.Context(), "demo", "alice", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Release()
+	if len(g.short) > 0 || len(g.keys) != 2 {
+		t.Fatalf("rounds %q, of which %v came one call at a time; want 2 rounds of 3 and 4 calls at once", g.keys, g.short)
+	}
+	for _, k := range g.keys[0] {
+		if !strings.Contains(k, "alice") {
+			t.Errorf("the first round touched %q, which is not alice's own", k)
+		}
+	}
+
+	// Alice's own rate limit now refuses: one round, then the refund of
+	// her reservation, and nothing shared is touched.
+	g2 := &gated{Store: store, sizes: []int{3, 1}}
+	l.store = g2
+	_, err = l.Admit(t.Context(), "demo", "alice", 0)
+	var r *Refusal
+	if !errors.As(err, &r) || r.Limit != "rate:principal" {
+		t.Fatalf("err = %v, want a refusal by rate:principal", err)
+	}
+	if len(g2.short) > 0 {
+		t.Errorf("rounds %q, of which %v came one call at a time", g2.keys, g2.short)
+	}
+	for _, round := range g2.keys {
+		for _, k := range round {
+			if !strings.Contains(k, "alice") {
+				t.Errorf("the refused admission touched %q, which is not alice's own", k)
+			}
+		}
+	}
 }

@@ -131,9 +131,11 @@ func dynalite(t testing.TB) string {
 	return limittest.Dynalite(t)
 }
 
-// roundTrips counts the HTTP requests a DynamoDB client makes.
+// roundTrips counts the HTTP requests a DynamoDB client makes, and adds
+// delay to each, as the network to a table in the same region would.
 type roundTrips struct {
-	n atomic.Int64
+	n     atomic.Int64
+	delay time.Duration
 }
 
 // load reads the count; 0 for no counter.
@@ -146,6 +148,9 @@ func (c *roundTrips) load() int64 {
 
 func (c *roundTrips) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
+	if c.delay > 0 {
+		time.Sleep(c.delay)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
