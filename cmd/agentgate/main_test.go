@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"net/http"
 	"os/exec"
@@ -24,7 +25,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 // the way Ctrl-C does.
 func TestUpPrintsAURLAndCurlCommandsThatWork(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		testenv.Missing(t, "curl", "apt-get install -y curl")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
