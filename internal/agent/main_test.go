@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/agentgate/agentgate/internal/model"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 func TestMain(m *testing.M) {

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/agentgate/agentgate/internal/event"
 	"net"
 	"net/netip"
 	"net/url"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/event"
 )
 
 // RuntimeARN is a parsed AgentCore runtime ARN.

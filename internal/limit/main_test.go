@@ -3,7 +3,6 @@ package limit
 import (
 	"bufio"
 	"bytes"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"net"
 	"net/http"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentgate/agentgate/internal/limit/limittest"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"go.uber.org/goleak"
 )
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 // firehose stands in for the agent: whatever the prompt, it streams total

@@ -3,7 +3,6 @@ package stack
 import (
 	"bufio"
 	"fmt"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 // openFDs counts the process's open file descriptors; -1 where /proc is

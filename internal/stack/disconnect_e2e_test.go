@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -20,6 +19,7 @@ import (
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/model"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"go.uber.org/goleak"
 )
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 // The corpus's request bounds (server.readHeaderTimeout and

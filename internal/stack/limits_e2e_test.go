@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"github.com/agentgate/agentgate/internal/testenv"
 	"net"
 	"net/http"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 // startRedis runs a real redis-server on a free loopback port for one test.
