@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -308,6 +310,37 @@ func TestTheEdgeSignerSeesTheBodyOnOriginRequest(t *testing.T) {
 		t.Errorf("edge function %s", compact(signer))
 	}
 	d.edge.only(t, "AWS::Lambda::Version")
+}
+
+func TestTheViewersAuthorizationReachesTheGatewayInTheEdgesCopy(t *testing.T) {
+	d := exampleDeployment(t)
+	fnID, fn := d.main.only(t, "AWS::CloudFront::Function")
+	if got := get(t, fn, "FunctionConfig", "Runtime"); got != "cloudfront-js-2.0" {
+		t.Errorf("function runtime %v, want cloudfront-js-2.0", got)
+	}
+	if fn["AutoPublish"] != true {
+		t.Errorf("the function is not published to LIVE: %s", compact(fn["AutoPublish"]))
+	}
+	code, err := os.ReadFile(filepath.Join(filepath.FromSlash(edgeCodeDir), viewerRequestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fn["FunctionCode"] != string(code) {
+		t.Errorf("the function's code is not %s as it stands", viewerRequestFile)
+	}
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	assocs := get(t, dist, "DistributionConfig", "DefaultCacheBehavior", "FunctionAssociations").([]any)
+	if len(assocs) != 1 {
+		t.Fatalf("%d function associations, want 1", len(assocs))
+	}
+	if get(t, assocs[0], "EventType") != "viewer-request" || !strings.Contains(compact(get(t, assocs[0], "FunctionARN")), `"`+fnID+`"`) {
+		t.Errorf("association %s, want this function on viewer-request", compact(assocs[0]))
+	}
+	_, policy := d.main.only(t, "AWS::CloudFront::OriginRequestPolicy")
+	forwarded := strs(get(t, policy, "OriginRequestPolicyConfig", "HeadersConfig", "Headers"))
+	if !slices.ContainsFunc(forwarded, func(h string) bool { return strings.EqualFold(h, "X-Agentgate-Authorization") }) {
+		t.Errorf("X-Agentgate-Authorization is not forwarded: %v", forwarded)
+	}
 }
 
 func TestTheWebACLRateLimitsChecksBodiesAndUsesTheManagedRules(t *testing.T) {

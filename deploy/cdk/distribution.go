@@ -18,8 +18,9 @@ import (
 // intermittent 502s, and the gateway never compresses), and not
 // Authorization: OAC signs the origin request with its own Authorization,
 // replacing the viewer's, and CloudFront only forwards that header through a
-// cache policy, which CachingDisabled cannot carry. Clients authenticate with
-// X-Api-Key or the login cookie instead. CloudFront-Viewer-Address is added by
+// cache policy, which CachingDisabled cannot carry. The viewer-request
+// function copies it into X-Agentgate-Authorization instead (viewerrequest.go).
+// CloudFront-Viewer-Address is added by
 // CloudFront and names the client for limits and network rules. Origin and
 // Sec-Fetch-Site tell the gateway whether a cookie-authenticated request
 // came from its own pages: behind CloudFront the Host it sees is the
@@ -28,6 +29,7 @@ var forwardedHeaders = []string{
 	"Accept",
 	"Content-Type",
 	"X-Api-Key",
+	"X-Agentgate-Authorization",
 	"X-Agentgate-Session-Id",
 	"traceparent",
 	"tracestate",
@@ -97,6 +99,10 @@ func newDistribution(stack awscdk.Stack, s *Settings, gw *gatewayFunction, webAC
 			ResponseHeadersPolicy: headers,
 			// Compression would make CloudFront hold back bytes of a stream.
 			Compress: jsii.Bool(false),
+			FunctionAssociations: &[]*awscloudfront.FunctionAssociation{{
+				Function:  newViewerRequestFunction(stack),
+				EventType: awscloudfront.FunctionEventType_VIEWER_REQUEST,
+			}},
 			EdgeLambdas: &[]*awscloudfront.EdgeLambda{{
 				FunctionVersion: newBodySigner(stack, edgeStackID).CurrentVersion(),
 				EventType:       awscloudfront.LambdaEdgeEventType_ORIGIN_REQUEST,
@@ -120,7 +126,7 @@ func newBodySigner(stack awscdk.Stack, edgeStackID string) experimental.EdgeFunc
 		Runtime:     awslambda.Runtime_NODEJS_22_X(),
 		Handler:     jsii.String("index.handler"),
 		Code: awslambda.Code_FromAsset(jsii.String(filepath.FromSlash(edgeCodeDir)), &awss3assets.AssetOptions{
-			Exclude: jsii.Strings("*.test.js"),
+			Exclude: jsii.Strings("*.test.js", viewerRequestFile),
 		}),
 		MemorySize: jsii.Number(128),
 		Timeout:    awscdk.Duration_Seconds(jsii.Number(5)),

@@ -105,7 +105,8 @@ func fromScript(r *http.Request) bool {
 }
 
 // withOriginLock refuses requests that lack the edge's secret header, so
-// callers cannot skip CloudFront and its WAF. Health probes stay open.
+// callers cannot skip CloudFront and its WAF, and notes on the request's
+// state that it passed. Health probes stay open.
 func (s *Server) withOriginLock(next http.Handler) http.Handler {
 	if s.opts.OriginSecret == "" {
 		return next
@@ -113,9 +114,67 @@ func (s *Server) withOriginLock(next http.Handler) http.Handler {
 	secret := []byte(s.opts.OriginSecret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get(s.opts.OriginHeader))
-		if !isProbe(r.URL.Path) && subtle.ConstantTimeCompare(got, secret) != 1 {
+		switch {
+		case subtle.ConstantTimeCompare(got, secret) == 1:
+			state(r.Context()).passedLock = true
+		case !isProbe(r.URL.Path):
 			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "requests must come through the gateway's public endpoint"})
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type edgeSignedKey struct{}
+
+// WithEdgeSigned marks a request that its transport has verified as signed
+// by the edge, the signature in its Authorization header: a Lambda function
+// URL with AWS_IAM auth, which only the distribution's Origin Access Control
+// may call. The gateway then never reads that Authorization as a
+// credential, and takes the viewer's from EdgeAuthorizationHeader.
+func WithEdgeSigned(ctx context.Context) context.Context {
+	return context.WithValue(ctx, edgeSignedKey{}, true)
+}
+
+func edgeSigned(ctx context.Context) bool {
+	signed, _ := ctx.Value(edgeSignedKey{}).(bool)
+	return signed
+}
+
+// withEdgeCredentials puts the viewer's credentials in Authorization, where
+// authentication, sign-out and the metrics token read them. Behind Origin
+// Access Control, which writes its own signature there, the edge carries
+// the viewer's Authorization in EdgeAuthorizationHeader; any client can
+// send that header too, so it counts only from a sender the gateway
+// trusts:
+//
+//   - A request the transport verified as signed by the edge
+//     (WithEdgeSigned): the copy, when there is one, replaces
+//     Authorization, and Authorization, the edge's signature, is dropped
+//     in any case.
+//   - A request that passed the origin lock: the copy, when there is one,
+//     replaces Authorization; without one, Authorization stays, for proxies
+//     that forward it as the viewer sent it.
+//
+// Anywhere else the copy is dropped unread and Authorization stays.
+func (s *Server) withEdgeCredentials(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		signed := edgeSigned(r.Context())
+		if !signed && len(r.Header.Values(EdgeAuthorizationHeader)) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		viewer := r.Header.Get(EdgeAuthorizationHeader)
+		// A handler leaves the request it was given as it is: the rest of
+		// the chain gets a copy with headers of its own.
+		r = r.WithContext(r.Context())
+		r.Header = r.Header.Clone()
+		r.Header.Del(EdgeAuthorizationHeader)
+		if signed {
+			r.Header.Del("Authorization")
+		}
+		if viewer != "" && (signed || state(r.Context()).passedLock) {
+			r.Header.Set("Authorization", viewer)
 		}
 		next.ServeHTTP(w, r)
 	})

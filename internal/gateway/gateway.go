@@ -34,6 +34,11 @@ const SessionHeader = "X-Agentgate-Session-Id"
 // RequestIDHeader carries the request id on every response.
 const RequestIDHeader = "X-Request-Id"
 
+// EdgeAuthorizationHeader carries the viewer's Authorization header from
+// the edge, whose Origin Access Control overwrites Authorization with its
+// own signature. It counts only from a trusted sender (withEdgeCredentials).
+const EdgeAuthorizationHeader = "X-Agentgate-Authorization"
+
 // Options is the gateway's whole configuration.
 type Options struct {
 	// Agents maps public names to their upstreams.
@@ -70,7 +75,9 @@ type Options struct {
 	// (needs bedrock-agentcore:InvokeAgentRuntimeForUser).
 	SendUserID bool
 	// OriginHeader and OriginSecret, when set, refuse requests that lack
-	// the secret header: callers that skipped the edge (CloudFront).
+	// the secret header: callers that skipped the edge (CloudFront). A
+	// request that carries it is the edge's, so its
+	// EdgeAuthorizationHeader is the viewer's Authorization.
 	OriginHeader, OriginSecret string
 	// Dialects names, per agent, how its stream is read; an agent without
 	// an entry is read as event.Auto.

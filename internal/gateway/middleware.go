@@ -34,6 +34,9 @@ type requestState struct {
 	outcome   string
 	// openAIShape: errors take OpenAI's shape (the /v1 routes).
 	openAIShape bool
+	// passedLock: the request carried the origin lock's secret, so it came
+	// through the edge.
+	passedLock bool
 	// body is the request body as withRequestBounds tracks it (nil when
 	// there is none, or no connection to close); chunked says it came
 	// chunked; closing that the answer closes the connection.

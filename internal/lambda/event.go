@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/agentgate/agentgate/internal/gateway"
 )
 
 // ErrNotURLEvent is returned for an invocation whose event is not a
@@ -29,7 +31,12 @@ type urlEvent struct {
 	IsBase64Encoded bool              `json:"isBase64Encoded"`
 	RequestContext  struct {
 		DomainName string `json:"domainName"`
-		HTTP       struct {
+		// Authorizer.IAM is there when the function URL's AWS_IAM auth
+		// verified the caller's SigV4 signature.
+		Authorizer struct {
+			IAM *struct{} `json:"iam"`
+		} `json:"authorizer"`
+		HTTP struct {
 			Method   string `json:"method"`
 			Protocol string `json:"protocol"`
 			SourceIP string `json:"sourceIp"`
@@ -42,6 +49,12 @@ type urlEvent struct {
 // headers, the caller's address in RemoteAddr, cookies in Cookie. It drops
 // Accept-Encoding: nothing in Lambda mode may compress (a compressed
 // streamed answer gives intermittent 502s at the function URL).
+//
+// A request the function URL's AWS_IAM auth verified is marked
+// gateway.WithEdgeSigned: its Authorization header is the signature of the
+// caller, which only the distribution's Origin Access Control may be (the
+// function's resource policy names the distribution), and the viewer's
+// own Authorization travels in gateway.EdgeAuthorizationHeader.
 func newRequest(ctx context.Context, payload []byte) (*http.Request, error) {
 	var ev urlEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
@@ -61,6 +74,9 @@ func newRequest(ctx context.Context, payload []byte) (*http.Request, error) {
 	target := ev.RawPath
 	if ev.RawQueryString != "" {
 		target += "?" + ev.RawQueryString
+	}
+	if ev.RequestContext.Authorizer.IAM != nil {
+		ctx = gateway.WithEdgeSigned(ctx)
 	}
 	host := ev.RequestContext.DomainName
 	if h := headerValue(ev.Headers, "host"); h != "" {

@@ -1,0 +1,251 @@
+package gateway
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/session"
+	"github.com/agentgate/agentgate/internal/upstream"
+)
+
+// testIdP is an OIDC identity provider on loopback with one ES256 key.
+type testIdP struct {
+	url string
+	key *ecdsa.PrivateKey
+}
+
+func newTestIdP(t *testing.T) *testIdP {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &testIdP{key: key}
+	b64 := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			json.NewEncoder(w).Encode(map[string]string{"issuer": p.url, "jwks_uri": p.url + "/jwks"})
+		case "/jwks":
+			json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+				"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+				"x": b64(key.X), "y": b64(key.Y)}}})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+func (p *testIdP) token(t *testing.T, sub string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss": p.url, "aud": "agentgate-test", "sub": sub,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = "k1"
+	s, err := tok.SignedString(p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const (
+	edgeSecret = "0123456789abcdef-edge"
+	adaBasic   = "Basic YWRhOmNvcnJlY3QgaG9yc2U=" // ada:correct horse
+	// oacSignature is Authorization as Origin Access Control writes it.
+	oacSignature = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20250101/eu-west-1/lambda/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
+
+// edgeCallers is a gateway that knows two callers: grace by a JWT from a
+// provider on loopback, ada by password (Basic, login token, cookie). Each
+// has an agent of her own besides demo, so the agents a caller is shown
+// name who she signed in as.
+type edgeCallers struct {
+	idp      *testIdP
+	login    *auth.Passwords
+	adaToken string
+	access   map[string][]string
+}
+
+func newEdgeCallers(t *testing.T) *edgeCallers {
+	t.Helper()
+	c := &edgeCallers{idp: newTestIdP(t)}
+	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.login, err = auth.NewPasswords(auth.PasswordConfig{Users: map[string]string{"ada": string(hash)}, TokenKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.adaToken, _, err = c.login.Login("ada", "correct horse", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	grace, err := auth.QualifyPrincipal("jwt:grace", c.idp.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.access = map[string][]string{"ada-desk": {"user:ada"}, "grace-desk": {grace}}
+	return c
+}
+
+// serve starts the gateway on loopback, behind the origin lock when locked;
+// signed makes every request one the transport verified as the edge's, as
+// the Lambda adapter marks them.
+func (c *edgeCallers) serve(t *testing.T, locked, signed bool) string {
+	t.Helper()
+	j, err := auth.NewJWT(t.Context(), auth.JWTConfig{Issuer: c.idp.url, Audience: "agentgate-test", Algorithms: []string{"ES256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := session.NewIssuer(session.RandomKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := &pipeInvoker{}
+	opts := Options{
+		Agents:       map[string]upstream.Invoker{"demo": inv, "ada-desk": inv, "grace-desk": inv},
+		DefaultAgent: "demo",
+		Access:       c.access,
+		Sessions:     issuer,
+		Auth:         auth.Chain{j, c.login},
+		Login:        c.login,
+	}
+	if locked {
+		opts.OriginHeader, opts.OriginSecret = "X-Origin-Verify", edgeSecret
+	}
+	gw, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = gw
+	if signed {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			gw.ServeHTTP(w, r.WithContext(WithEdgeSigned(r.Context())))
+		})
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// agents asks GET /agents with header and returns the status, the error
+// code, and the agents shown.
+func agents(t *testing.T, url string, header ...string) (int, string, []string) {
+	t.Helper()
+	resp, body := get(t, url+"/agents", header...)
+	var out struct {
+		Agents []struct{ Name string }
+		Error  struct{ Code string }
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("GET /agents: %d %q", resp.StatusCode, body)
+	}
+	var names []string
+	for _, a := range out.Agents {
+		names = append(names, a.Name)
+	}
+	return resp.StatusCode, out.Error.Code, names
+}
+
+func TestTheEdgesCopyOfAuthorizationCountsOnlyFromATrustedSender(t *testing.T) {
+	c := newEdgeCallers(t)
+	grace, ada := []string{"demo", "grace-desk"}, []string{"ada-desk", "demo"}
+	copied := func(v string) []string { return []string{EdgeAuthorizationHeader, v} }
+	lock := []string{"X-Origin-Verify", edgeSecret}
+	cookie := []string{"Cookie", "agentgate_session=" + c.adaToken}
+	with := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	tests := []struct {
+		name           string
+		locked, signed bool
+		header         []string
+		code           string
+		want           []string
+	}{
+		{"behind the origin lock, a JWT in the edge's copy signs its subject in", true, false,
+			with(lock, copied("Bearer "+c.idp.token(t, "grace"))), "", grace},
+		{"behind the origin lock, Basic credentials in the edge's copy sign the user in", true, false,
+			with(lock, copied(adaBasic)), "", ada},
+		{"behind the origin lock, a login token as bearer in the edge's copy signs the user in", true, false,
+			with(lock, copied("Bearer "+c.adaToken)), "", ada},
+		{"behind the origin lock, the edge's copy takes the place of an Authorization beside it", true, false,
+			with(lock, copied(adaBasic), []string{"Authorization", "Basic YWRhOndyb25n"}), "", ada},
+		{"behind the origin lock, without a copy Authorization is read as sent", true, false,
+			with(lock, []string{"Authorization", adaBasic}), "", ada},
+		{"without the origin lock, the copy is ignored", false, false,
+			copied(adaBasic), "unauthenticated", nil},
+		{"without the origin lock, a copy never stands in for a bad Authorization", false, false,
+			with(copied("Bearer "+c.idp.token(t, "grace")), []string{"Authorization", "Basic YWRhOndyb25n"}), "invalid_credentials", nil},
+		{"without the origin lock, Authorization is read and the copy ignored", false, false,
+			with(copied("Bearer "+c.idp.token(t, "grace")), []string{"Authorization", adaBasic}), "", ada},
+		{"signed by the edge, its signature in Authorization is no credential", false, true,
+			[]string{"Authorization", oacSignature}, "unauthenticated", nil},
+		{"signed by the edge, the login cookie signs the user in beside the signature", false, true,
+			with([]string{"Authorization", oacSignature}, cookie), "", ada},
+		{"signed by the edge, a JWT in the edge's copy signs its subject in", false, true,
+			with([]string{"Authorization", oacSignature}, copied("Bearer "+c.idp.token(t, "grace"))), "", grace},
+		{"signed by the edge, Basic credentials in the edge's copy sign the user in", false, true,
+			with([]string{"Authorization", oacSignature}, copied(adaBasic)), "", ada},
+	}
+	servers := map[[2]bool]string{}
+	for _, tt := range tests {
+		key := [2]bool{tt.locked, tt.signed}
+		if _, ok := servers[key]; !ok {
+			servers[key] = c.serve(t, tt.locked, tt.signed)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, code, names := agents(t, servers[[2]bool{tt.locked, tt.signed}], tt.header...)
+			wantStatus := http.StatusOK
+			if tt.code != "" {
+				wantStatus = http.StatusUnauthorized
+			}
+			if status != wantStatus || code != tt.code || !slices.Equal(names, tt.want) {
+				t.Fatalf("got %d %q shown %q, want %d %q shown %q", status, code, names, wantStatus, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestSigningOutThroughTheEdgeRevokesTheTokenInTheCopy(t *testing.T) {
+	c := newEdgeCallers(t)
+	url := c.serve(t, true, false)
+	header := []string{"X-Origin-Verify", edgeSecret, EdgeAuthorizationHeader, "Bearer " + c.adaToken}
+	req, err := http.NewRequest(http.MethodPost, url+"/auth/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d, want 204", resp.StatusCode)
+	}
+	if status, code, _ := agents(t, url, header...); status != http.StatusUnauthorized || code != "invalid_credentials" {
+		t.Fatalf("the signed-out token still answers %d %q", status, code)
+	}
+}
