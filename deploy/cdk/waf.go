@@ -162,7 +162,7 @@ func noTransformation() []any {
 // numbers greater than n (leading zeros allowed): WAF compares the sizes of
 // what it inspects, never a header's value as a number. The numbers above n
 // are those with more digits, or as many digits and, at the first digit that
-// differs from n, a larger one.
+// differs from n, a larger one. WAF takes no capturing group, hence (?:).
 func numberAbove(n int64) string {
 	d := strconv.FormatInt(n, 10)
 	alts := []string{fmt.Sprintf("[1-9][0-9]{%d,}", len(d))}
@@ -176,7 +176,7 @@ func numberAbove(n int64) string {
 		}
 		alts = append(alts, alt)
 	}
-	return "^0*(" + strings.Join(alts, "|") + ")$"
+	return "^0*(?:" + strings.Join(alts, "|") + ")$"
 }
 
 func digitsFrom(c byte) string {
