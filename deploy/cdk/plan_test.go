@@ -96,3 +96,33 @@ func TestWithoutAgentsThereIsNoGatewayToPlan(t *testing.T) {
 		t.Errorf("plan: %v, %v; want no gateway and no error", ok, err)
 	}
 }
+
+// WAF ignores an override that names no rule of its group, so a misspelt
+// rule must fail the synth rather than leave the rule as it was.
+func TestWAFRuleNamesAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		block, countOnly []string
+		want             string
+	}{
+		{"a rule to block that does not count by default", []string{"NoUserAgent_HEADER"}, nil, "waf.block"},
+		{"a rule to count that no managed group has", nil, []string{"CrossSiteScripting_Body"}, "waf.countOnly"},
+		{"a rule both blocked and counted", []string{"GenericRFI_BODY"}, []string{"GenericRFI_BODY"}, "also in waf.block"},
+		{"rules to block and to count", []string{"GenericRFI_BODY", "SizeRestrictions_BODY"}, []string{"NoUserAgent_HEADER"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := LoadSettings(defaultSettingsFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.WAF.Block, s.WAF.CountOnly = tc.block, tc.countOnly
+			err = s.validate()
+			if tc.want == "" && err != nil {
+				t.Errorf("error %v, want none", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
