@@ -222,14 +222,56 @@ func TestCloudFrontReachesTheFunctionThroughOriginAccessControl(t *testing.T) {
 	if got := compact(get(t, origin, "OriginAccessControlId")); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","Id"]}`, oacID) {
 		t.Errorf("origin access control id %s, want the OAC's", got)
 	}
-	var invokeURL bool
-	for _, p := range d.main.resources("AWS::Lambda::Permission") {
-		if p["Principal"] == "cloudfront.amazonaws.com" && p["Action"] == "lambda:InvokeFunctionUrl" {
-			invokeURL = strings.Contains(compact(p["SourceArn"]), ":distribution/")
+}
+
+// OAC reaches a function URL with two permissions on the function
+// ("Restrict access to an AWS Lambda function URL origin", CloudFront
+// Developer Guide): lambda:InvokeFunctionUrl, and lambda:InvokeFunction
+// through the URL only; both for this distribution alone, or any
+// distribution in any account could call the function.
+func TestCloudFrontMayInvokeTheFunctionOnlyForThisDistribution(t *testing.T) {
+	d := exampleDeployment(t)
+	distID, _ := d.main.only(t, "AWS::CloudFront::Distribution")
+	var gatewayID string
+	for id := range d.main.resources("AWS::Lambda::Function") {
+		if strings.HasPrefix(id, "Gateway") {
+			gatewayID = id
 		}
 	}
-	if !invokeURL {
-		t.Error("no permission for this distribution to invoke the function URL")
+	urlID, url := d.main.only(t, "AWS::Lambda::Url")
+	if got := compact(url["TargetFunctionArn"]); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, gatewayID) {
+		t.Fatalf("the function URL is %s's, want the gateway's", got)
+	}
+	wantSource := fmt.Sprintf(`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":cloudfront::",{"Ref":"AWS::AccountId"},":distribution/",{"Ref":"%s"}]]}`, distID)
+	actions := map[string]bool{}
+	for id, p := range d.main.resources("AWS::Lambda::Permission") {
+		if p["Principal"] != "cloudfront.amazonaws.com" {
+			t.Errorf("permission %s for %v: only CloudFront may invoke the function", id, p["Principal"])
+			continue
+		}
+		action := p["Action"].(string)
+		actions[action] = true
+		if got := compact(p["SourceArn"]); got != wantSource {
+			t.Errorf("%s is allowed for %s, want this distribution alone: %s", action, got, wantSource)
+		}
+		if got := compact(p["FunctionName"]); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","FunctionArn"]}`, urlID) {
+			t.Errorf("%s is on %s, want the gateway function", action, got)
+		}
+		switch action {
+		case "lambda:InvokeFunctionUrl":
+			if p["FunctionUrlAuthType"] != nil && p["FunctionUrlAuthType"] != "AWS_IAM" {
+				t.Errorf("%s for auth type %v", action, p["FunctionUrlAuthType"])
+			}
+		case "lambda:InvokeFunction":
+			if p["InvokedViaFunctionUrl"] != true {
+				t.Errorf("%s is not limited to calls through the function URL: %s", action, compact(p))
+			}
+		default:
+			t.Errorf("CloudFront may %s", action)
+		}
+	}
+	if !actions["lambda:InvokeFunctionUrl"] || !actions["lambda:InvokeFunction"] {
+		t.Errorf("CloudFront may %v, want lambda:InvokeFunctionUrl and lambda:InvokeFunction", slices.Sorted(mapKeys(actions)))
 	}
 }
 
@@ -249,10 +291,13 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 			t.Errorf("%s is forwarded: %v", never, names)
 		}
 	}
-	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address"} {
+	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address", "origin", "sec-fetch-site", "sec-fetch-mode"} {
 		if !slices.Contains(names, need) {
 			t.Errorf("%s is not forwarded: %v", need, names)
 		}
+	}
+	if len(names) > maxForwardedHeaders {
+		t.Errorf("%d headers forwarded, past CloudFront's default quota of %d per policy: %v", len(names), maxForwardedHeaders, names)
 	}
 	if got := get(t, policy, "OriginRequestPolicyConfig", "CookiesConfig", "CookieBehavior"); got != "all" {
 		t.Errorf("cookies %v, want all (the login cookie)", got)
@@ -260,7 +305,9 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
 	behavior := get(t, dist, "DistributionConfig", "DefaultCacheBehavior")
 	const cachingDisabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-	for key, want := range map[string]any{"CachePolicyId": cachingDisabled, "ViewerProtocolPolicy": "redirect-to-https", "Compress": false} {
+	// An API refuses plain HTTP rather than redirect it: a redirect would
+	// follow a key already sent in the clear.
+	for key, want := range map[string]any{"CachePolicyId": cachingDisabled, "ViewerProtocolPolicy": "https-only", "Compress": false} {
 		if got := get(t, behavior, key); got != want {
 			t.Errorf("behavior %s = %v, want %v", key, got, want)
 		}
@@ -273,10 +320,15 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 	}
 	_, sec := d.main.only(t, "AWS::CloudFront::ResponseHeadersPolicy")
 	shc := compact(get(t, sec, "ResponseHeadersPolicyConfig", "SecurityHeadersConfig"))
-	for _, want := range []string{"StrictTransportSecurity", "ContentTypeOptions", `"FrameOption":"DENY"`, "ReferrerPolicy"} {
+	for _, want := range []string{"StrictTransportSecurity", "ContentTypeOptions", `"FrameOptions":{"FrameOption":"DENY","Override":true}`, "ReferrerPolicy"} {
 		if !strings.Contains(shc, want) {
 			t.Errorf("security headers lack %s: %s", want, shc)
 		}
+	}
+	// The chat page's own Content-Security-Policy must reach the browser.
+	csp := get(t, sec, "ResponseHeadersPolicyConfig", "SecurityHeadersConfig", "ContentSecurityPolicy")
+	if csp != nil && (get(t, csp, "Override") != false || !strings.Contains(get(t, csp, "ContentSecurityPolicy").(string), "frame-ancestors 'none'")) {
+		t.Errorf("content security policy %s: want frame-ancestors 'none' only where the origin sends none", compact(csp))
 	}
 }
 

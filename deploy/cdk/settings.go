@@ -56,6 +56,10 @@ type EdgeSettings struct {
 	// generated in Secrets Manager at deploy time.
 	OriginHeader string `yaml:"originHeader"`
 	OriginSecret string `yaml:"originSecret"`
+	// AccessLogs turns on CloudFront's standard logs, to an S3 bucket in
+	// us-east-1 that keeps them AccessLogDays days.
+	AccessLogs    bool `yaml:"accessLogs"`
+	AccessLogDays int  `yaml:"accessLogDays"`
 }
 
 // WAFSettings shape the WebACL in front of the distribution.
@@ -143,6 +147,9 @@ func (s *Settings) defaults() {
 	if s.WAF.LogRetentionDays == 0 {
 		s.WAF.LogRetentionDays = 30
 	}
+	if s.Edge.AccessLogDays == 0 {
+		s.Edge.AccessLogDays = 90
+	}
 }
 
 func setDefault(field *string, value string) {
@@ -212,6 +219,9 @@ func (s *Settings) validate() error {
 	}
 	if _, ok := retentionDays[s.WAF.LogRetentionDays]; !ok {
 		bad("waf.logRetentionDays", "%d is not one of CloudWatch's retentions (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)", s.WAF.LogRetentionDays)
+	}
+	if s.Edge.AccessLogDays < 1 {
+		bad("edge.accessLogDays", "%d: logs are kept 1 day or more", s.Edge.AccessLogDays)
 	}
 	if !runtimeNamePattern.MatchString(s.AgentRuntime.Name) {
 		bad("agentRuntime.name", "%q: letters, digits and _, starting with a letter, at most 48", s.AgentRuntime.Name)

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -20,7 +21,8 @@ type Agentgate struct {
 	// Main holds the gateway function, CloudFront and the agent side, in
 	// the settings' region.
 	Main awscdk.Stack
-	// Edge is the us-east-1 stack holding the WebACL and the edge signer;
+	// Edge is the us-east-1 stack holding the WebACL, its logs and the edge
+	// signer;
 	// nil when Main is in us-east-1 and holds them, or when there is no
 	// gateway yet.
 	Edge awscdk.Stack
@@ -64,11 +66,15 @@ func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
 		edgeScope = d.Edge
 	}
 	webACL := newWebACL(edgeScope, s, plan.maxBodyBytes)
+	var logBucket awss3.IBucket
+	if s.Edge.AccessLogs {
+		logBucket = newAccessLogBucket(edgeScope, s)
+	}
 	gw, err := newGatewayFunction(main, s, plan, runtimeARN, *app.Outdir())
 	if err != nil {
 		return nil, err
 	}
-	newDistribution(main, s, gw, webACL.AttrArn(), edgeStackID)
+	newDistribution(main, s, gw, webACL.AttrArn(), edgeStackID, logBucket)
 	if plan.maxBodyBytes > 1<<20 {
 		awscdk.Annotations_Of(main).AddWarningV2(jsii.String("agentgate:edge-body"), jsii.String(
 			"limits.maxBodyBytes is above 1 MiB, but Lambda@Edge sees at most 1 MB of a body: larger bodies are refused at the edge with 413"))

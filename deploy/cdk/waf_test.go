@@ -257,3 +257,37 @@ func TestWAFLogsGoToAnAwsWafLogsGroupBesideTheWebACL(t *testing.T) {
 		}
 	})
 }
+
+func TestCloudFrontStandardLogsAreOffByDefaultAndGoToABucketWithACLs(t *testing.T) {
+	d := exampleDeployment(t)
+	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
+	if got := lookup(dist, "DistributionConfig", "Logging"); got != nil {
+		t.Errorf("logging %s, want none by default", compact(got))
+	}
+	if n := len(d.edge.resources("AWS::S3::Bucket")) + len(d.main.resources("AWS::S3::Bucket")); n != 0 {
+		t.Errorf("%d buckets, want none by default", n)
+	}
+
+	d = synth(t, func(s *Settings) { s.Edge.AccessLogs = true })
+	bucketID, bucket := d.edge.only(t, "AWS::S3::Bucket")
+	if got := compact(get(t, bucket, "OwnershipControls")); got != `{"Rules":[{"ObjectOwnership":"BucketOwnerPreferred"}]}` {
+		t.Errorf("ownership %s: standard logging needs ACLs, with the bucket owner preferred", got)
+	}
+	if got := compact(get(t, bucket, "PublicAccessBlockConfiguration")); strings.Contains(got, "false") || !strings.Contains(got, "BlockPublicAcls") {
+		t.Errorf("public access block %s", got)
+	}
+	if get(t, bucket, "BucketEncryption") == nil || get(t, bucket, "LifecycleConfiguration", "Rules", 0, "ExpirationInDays") != 90.0 {
+		t.Errorf("bucket %s, want encryption and logs expiring after 90 days", compact(bucket))
+	}
+	_, dist = d.main.only(t, "AWS::CloudFront::Distribution")
+	logging := lookup(dist, "DistributionConfig", "Logging")
+	if logging == nil || get(t, logging, "IncludeCookies") != false {
+		t.Fatalf("logging %s, want standard logs without cookies", compact(logging))
+	}
+	// The bucket lives in us-east-1 with the WebACL: the distribution reads
+	// its domain name through a cross-region reference.
+	_, writer := d.edge.only(t, "Custom::CrossRegionExportWriter")
+	if !strings.Contains(compact(writer), `"`+bucketID+`","RegionalDomainName"`) {
+		t.Errorf("the us-east-1 stack does not export the bucket: %s", compact(writer))
+	}
+}
