@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -24,11 +25,15 @@ type template map[string]any
 // deployment is the templates of one synthesis.
 type deployment struct {
 	main, edge template
+	// stacks are the synthesized stacks, outdir the cloud assembly.
+	stacks []awscdk.Stack
+	outdir string
 }
 
 // synth loads the example settings, lets change adjust them, and
 // synthesizes the deployment in account 123456789012, eu-west-1 unless
-// change says otherwise.
+// change says otherwise. The settings allow the placeholder bootstrap, as
+// the tests run without a build.
 func synth(t *testing.T, change func(*Settings)) deployment {
 	t.Helper()
 	d, err := synthesize(change)
@@ -39,22 +44,33 @@ func synth(t *testing.T, change func(*Settings)) deployment {
 }
 
 func synthesize(change func(*Settings)) (deployment, error) {
+	return synthesizeApp(change, nil)
+}
+
+// synthesizeApp is synthesize with prepare called on the app before any
+// stack is added (aspects).
+func synthesizeApp(change func(*Settings), prepare func(awscdk.App)) (deployment, error) {
 	s, err := LoadSettings(defaultSettingsFile)
 	if err != nil {
 		return deployment{}, err
 	}
 	s.Account, s.Region = "123456789012", "eu-west-1"
+	s.Lambda.AllowPlaceholder = true
 	if change != nil {
 		change(s)
 	}
 	app := awscdk.NewApp(nil)
+	if prepare != nil {
+		prepare(app)
+	}
 	d, err := NewAgentgate(app, s)
 	if err != nil {
 		return deployment{}, err
 	}
-	out := deployment{main: toJSON(d.Main)}
+	out := deployment{main: toJSON(d.Main), stacks: []awscdk.Stack{d.Main}, outdir: *app.Outdir()}
 	if d.Edge != nil {
 		out.edge = toJSON(d.Edge)
+		out.stacks = append(out.stacks, d.Edge)
 	}
 	return out, nil
 }
@@ -628,5 +644,24 @@ func TestWithoutAnyAgentOnlyTheAgentSideDeploys(t *testing.T) {
 	d.main.only(t, "AWS::ECR::Repository")
 	if outs := d.main["Outputs"]; outs != nil {
 		t.Errorf("outputs %s, want none", compact(outs))
+	}
+}
+
+func TestAMissingBootstrapFailsTheSynthUnlessAPlaceholderIsAllowed(t *testing.T) {
+	_, err := synthesize(func(s *Settings) {
+		s.Lambda.Code = t.TempDir()
+		s.Lambda.AllowPlaceholder = false
+	})
+	if err == nil || !strings.Contains(err.Error(), "scripts/build-lambda.sh") || !strings.Contains(err.Error(), "allowPlaceholder") {
+		t.Errorf("error %v, want one naming scripts/build-lambda.sh and lambda.allowPlaceholder", err)
+	}
+
+	d, err := synthesizeApp(func(s *Settings) { s.Lambda.Code = t.TempDir() }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := assertions.Annotations_FromStack(d.stacks[0]).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("placeholder")))
+	if len(*warnings) == 0 {
+		t.Error("a placeholder deployment gives no warning")
 	}
 }

@@ -178,13 +178,17 @@ func secretOrGenerated(stack awscdk.Stack, id, value, description string) *strin
 }
 
 // stageCode assembles the function's code folder in the cloud assembly:
-// bootstrap from settings lambda.code (or the placeholder, with a warning,
-// when nothing was built) and the gateway configuration beside it.
+// bootstrap from settings lambda.code and the gateway configuration beside
+// it. Without a built bootstrap the synth fails, unless lambda.allowPlaceholder
+// lets the function get a placeholder that fails every invocation (tests, CI).
 func stageCode(stack awscdk.Stack, s *Settings, plan gatewayPlan, outdir string) (awslambda.Code, error) {
 	src := filepath.Join(s.path(s.Lambda.Code), "bootstrap")
 	if _, err := os.Stat(src); err != nil {
+		if !s.Lambda.AllowPlaceholder {
+			return nil, fmt.Errorf("lambda.code: no %s: run scripts/build-lambda.sh first (or set lambda.allowPlaceholder: true to deploy a function that fails every invocation)", src)
+		}
 		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("agentgate:placeholder"), jsii.String(fmt.Sprintf(
-			"no %s: the function gets a placeholder that fails every invocation; run scripts/build-lambda.sh before deploying", src)))
+			"no %s: lambda.allowPlaceholder gives the function a placeholder that fails every invocation; run scripts/build-lambda.sh before deploying", src)))
 		abs, err := filepath.Abs(filepath.Join(placeholderDir, "bootstrap"))
 		if err != nil {
 			return nil, err

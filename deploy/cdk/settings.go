@@ -41,9 +41,13 @@ type Settings struct {
 // LambdaSettings shape the gateway function.
 type LambdaSettings struct {
 	// Code is the folder holding `bootstrap` (scripts/build-lambda.sh).
-	Code             string `yaml:"code"`
-	MemorySize       int    `yaml:"memorySize"`
-	LogRetentionDays int    `yaml:"logRetentionDays"`
+	Code string `yaml:"code"`
+	// AllowPlaceholder lets a synth without a built bootstrap go on with a
+	// stand-in that fails every invocation (tests, CI); otherwise a missing
+	// bootstrap fails the synth.
+	AllowPlaceholder bool `yaml:"allowPlaceholder"`
+	MemorySize       int  `yaml:"memorySize"`
+	LogRetentionDays int  `yaml:"logRetentionDays"`
 	// ReservedConcurrency caps the streams open at once across all
 	// instances (one request per instance); 0: the account's pool.
 	ReservedConcurrency int `yaml:"reservedConcurrency"`
