@@ -3,6 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -582,7 +586,7 @@ func TestOutputsAreTheURLAndNeverAnARN(t *testing.T) {
 	}
 }
 
-func TestTheAgentRuntimeComesWithAnImageAndServesAsTheDefaultAgent(t *testing.T) {
+func TestAPrebuiltImageMakesTheRuntimeTheDefaultAgent(t *testing.T) {
 	d := exampleDeployment(t)
 	if n := len(d.main.resources("AWS::BedrockAgentCore::Runtime")); n != 0 {
 		t.Errorf("%d runtimes without an image, want 0", n)
@@ -597,6 +601,9 @@ func TestTheAgentRuntimeComesWithAnImageAndServesAsTheDefaultAgent(t *testing.T)
 	runtimeID, rt := d.main.only(t, "AWS::BedrockAgentCore::Runtime")
 	if got := get(t, rt, "AgentRuntimeArtifact", "ContainerConfiguration", "ContainerUri"); got != image {
 		t.Errorf("container %v, want %s", got, image)
+	}
+	if images := d.dockerImages(t); len(images) != 0 {
+		t.Errorf("%d image assets to build beside a prebuilt image, want none", len(images))
 	}
 	if get(t, rt, "NetworkConfiguration", "NetworkMode") != "PUBLIC" || rt["RoleArn"] == nil {
 		t.Errorf("runtime %s", compact(rt))
@@ -636,15 +643,74 @@ func TestInUSEast1EverythingIsOneStack(t *testing.T) {
 	}
 }
 
-func TestWithoutAnyAgentOnlyTheAgentSideDeploys(t *testing.T) {
+func TestWithoutAnyAgentTheStackBuildsTheAgentAsTheDefaultAgent(t *testing.T) {
 	d := synth(t, func(s *Settings) { gatewayYAML(t, s, "auth: {none: true}") })
-	if d.edge != nil || len(d.main.resources("AWS::Lambda::Url")) != 0 || len(d.main.resources("AWS::CloudFront::Distribution")) != 0 {
-		t.Error("a gateway without an agent was deployed")
+	runtimeID, rt := d.main.only(t, "AWS::BedrockAgentCore::Runtime")
+	uri := compact(get(t, rt, "AgentRuntimeArtifact", "ContainerConfiguration", "ContainerUri"))
+	if !strings.Contains(uri, "cdk-hnb659fds-container-assets-") {
+		t.Errorf("container %s, want the image asset in the CDK bootstrap's repository", uri)
 	}
-	d.main.only(t, "AWS::ECR::Repository")
-	if outs := d.main["Outputs"]; outs != nil {
-		t.Errorf("outputs %s, want none", compact(outs))
+	if got := compact(d.main.functionEnv(t)["AGENTGATE_UPSTREAM_ARN"]); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","AgentRuntimeArn"]}`, runtimeID) {
+		t.Errorf("AGENTGATE_UPSTREAM_ARN = %s, want the runtime's ARN", got)
 	}
+	if len(d.main.resources("AWS::CloudFront::Distribution")) == 0 || d.edge == nil {
+		t.Error("the gateway was not deployed with the agent")
+	}
+
+	images := d.dockerImages(t)
+	if len(images) != 1 {
+		t.Fatalf("%d image assets, want 1", len(images))
+	}
+	for _, img := range images {
+		src := img["source"].(map[string]any)
+		if src["dockerFile"] != agentDockerfile || src["platform"] != "linux/arm64" {
+			t.Errorf("image asset %s, want %s for linux/arm64", compact(src), agentDockerfile)
+		}
+		// The build context is the repository root, cut down to what the
+		// Dockerfile copies: the asset changes only with the agent's sources.
+		dir := filepath.Join(d.outdir, src["directory"].(string))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var top []string
+		for _, e := range entries {
+			top = append(top, e.Name())
+		}
+		if want := []string{"cmd", "deploy", "go.mod", "go.sum", "internal"}; !slices.Equal(top, want) {
+			t.Errorf("build context holds %v, want %v", top, want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(agentDockerfile))); err != nil {
+			t.Errorf("the Dockerfile is not in the build context: %v", err)
+		}
+		filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+			if err == nil && (e.Name() == "testdata" || strings.HasSuffix(e.Name(), "_test.go") || e.Name() == "node_modules") {
+				t.Errorf("the build context holds %s", path)
+				return fs.SkipDir
+			}
+			return err
+		})
+	}
+}
+
+// dockerImages returns the Docker image assets of the deployment's stacks.
+func (d deployment) dockerImages(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, stack := range d.stacks {
+		data, err := os.ReadFile(filepath.Join(d.outdir, *stack.ArtifactId()+".assets.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var manifest struct {
+			DockerImages map[string]map[string]any `json:"dockerImages"`
+		}
+		if err := json.Unmarshal(data, &manifest); err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(out, manifest.DockerImages)
+	}
+	return out
 }
 
 func TestAMissingBootstrapFailsTheSynthUnlessAPlaceholderIsAllowed(t *testing.T) {

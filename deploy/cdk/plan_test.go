@@ -29,14 +29,14 @@ func TestTheExampleSettingsPlanAGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, ok, err := planGateway(s)
-	if err != nil || !ok {
-		t.Fatalf("plan: %v, %v", ok, err)
+	plan, err := planGateway(s)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(plan.runtimeARNs) != 1 || plan.runtimeARNs[0] != exampleARN {
 		t.Errorf("runtimes %v", plan.runtimeARNs)
 	}
-	if plan.maxBodyBytes != 1<<20 || plan.sessionKeySet {
+	if plan.maxBodyBytes != 1<<20 || plan.sessionKeySet || plan.runtime {
 		t.Errorf("plan %+v", plan)
 	}
 	if !strings.Contains(string(plan.file), "trustedProxies") {
@@ -78,7 +78,7 @@ func TestBadSettingsAreRefusedNamingTheField(t *testing.T) {
 				}
 			}
 			if err == nil {
-				_, _, err = planGateway(s)
+				_, err = planGateway(s)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one naming %s", err, tc.want)
@@ -87,13 +87,14 @@ func TestBadSettingsAreRefusedNamingTheField(t *testing.T) {
 	}
 }
 
-func TestWithoutAgentsThereIsNoGatewayToPlan(t *testing.T) {
+func TestWithoutAgentsTheStackCreatesTheRuntime(t *testing.T) {
 	s, err := settingsWith(t, "", "  auth: {none: true}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := planGateway(s); ok || err != nil {
-		t.Errorf("plan: %v, %v; want no gateway and no error", ok, err)
+	plan, err := planGateway(s)
+	if err != nil || !plan.runtime {
+		t.Errorf("plan %+v, %v; want the stack's runtime", plan, err)
 	}
 }
 

@@ -88,12 +88,14 @@ type WAFSettings struct {
 }
 
 // AgentRuntimeSettings shape the agent side: the ECR repository, the
-// execution role and, once an image is pushed, the AgentCore runtime.
+// execution role and the AgentCore runtime, which the stack creates when
+// the gateway section names no agent, or ImageURI is set; it serves as the
+// gateway's default agent.
 type AgentRuntimeSettings struct {
 	Name       string `yaml:"name"`
 	Repository string `yaml:"repository"`
-	// ImageURI, when set, creates the runtime; it serves as the gateway's
-	// default agent.
+	// ImageURI is a prebuilt image for the runtime; empty: `cdk deploy`
+	// builds deploy/docker/agent.Dockerfile.
 	ImageURI    string            `yaml:"imageUri"`
 	Environment map[string]string `yaml:"environment"`
 }

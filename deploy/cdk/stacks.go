@@ -22,9 +22,7 @@ type Agentgate struct {
 	// the settings' region.
 	Main awscdk.Stack
 	// Edge is the us-east-1 stack holding the WebACL, its logs and the edge
-	// signer;
-	// nil when Main is in us-east-1 and holds them, or when there is no
-	// gateway yet.
+	// signer; nil when Main is in us-east-1 and holds them.
 	Edge awscdk.Stack
 }
 
@@ -34,7 +32,7 @@ type Agentgate struct {
 // stack depends on and reads through cross-region references, so that
 // `cdk deploy --all` from any region is one command.
 func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
-	plan, withGateway, err := planGateway(s)
+	plan, err := planGateway(s)
 	if err != nil {
 		return nil, err
 	}
@@ -48,11 +46,9 @@ func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
 	// writes in us-east-1 and reads here; weak ones would be stack outputs,
 	// and outputs never carry an ARN.
 	awscdk.CrossStackReferences_Of(main).Consume(awscdk.ReferenceStrength_STRONG)
-	runtimeARN := newAgentSide(main, s)
-	if !withGateway {
-		awscdk.Annotations_Of(main).AddInfo(jsii.String(
-			"no agent yet (gateway.agents is empty, agentRuntime.imageUri unset): deploying the agent repository and role only; push the image, set agentRuntime.imageUri and deploy again"))
-		return &Agentgate{Main: main}, nil
+	runtimeARN, err := newAgentSide(main, s, plan.runtime)
+	if err != nil {
+		return nil, err
 	}
 	d := &Agentgate{Main: main}
 	edgeScope, edgeStackID := main, ""
