@@ -187,5 +187,21 @@ func agentExecutionRole(stack awscdk.Stack, s *Settings, images []*string) awsia
 		awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("arn:"), partition, jsii.String(":bedrock:*:"), account, jsii.String(":inference-profile/*")}),
 	}, nil)
 
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"ecr:GetAuthorizationToken, the X-Ray calls and cloudwatch:PutMetricData take no resource; the metrics are held to the bedrock-agentcore namespace by condition",
+		`/^Resource::\*$/`)
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"logs:DescribeLogGroups takes no narrower resource than the account's log groups",
+		`/^Resource::arn:<AWS::Partition>:logs:[^:]+:[^:]+:log-group:\*$/`)
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"AgentCore names the runtime's log groups and streams after the runtime id it assigns at creation; the role is held to the /aws/bedrock-agentcore/runtimes/ prefix",
+		`/^Resource::arn:<AWS::Partition>:logs:[^:]+:[^:]+:log-group:\/aws\/bedrock-agentcore\/runtimes\/\*(:log-stream:\*)?$/`)
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"AgentCore names the runtime's workload identity after the runtime with a suffix it assigns; the role is held to this runtime's name",
+		`/^Resource::arn:<AWS::Partition>:bedrock-agentcore:[^:]+:[^:]+:workload-identity-directory\/default\/workload-identity\/[A-Za-z0-9_]+-\*$/`)
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"the agent picks its model from its own settings (AGENTGATE_BEDROCK_MODEL_ID), and a cross-region inference profile routes to the model in any region of its geography",
+		`/^Resource::arn:<AWS::Partition>:bedrock:\*::foundation-model\/\*$/`,
+		`/^Resource::arn:<AWS::Partition>:bedrock:\*:[^:]+:inference-profile\/\*$/`)
 	return role
 }

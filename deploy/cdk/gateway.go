@@ -60,6 +60,9 @@ func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runti
 		Actions:   jsii.Strings(agentCoreActions...),
 		Resources: runtimeResources(plan.runtimeARNs, runtimeARN),
 	}))
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"an invocation with a qualifier is authorized against the runtime's endpoint too; endpoints are named by whoever runs the runtime, and the role is held to the configured runtimes'",
+		`/^Resource::.+\/runtime-endpoint\/\*$/`)
 
 	env := map[string]*string{
 		"AGENTGATE_CONFIG":        jsii.String(configPath),
@@ -120,12 +123,15 @@ var limitsTableActions = []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
 // items that end by time to live on expires. It holds nothing that does
 // not end by itself, so it goes with the stack.
 func newLimitsTable(stack awscdk.Stack) awsdynamodb.Table {
-	return awsdynamodb.NewTable(stack, jsii.String("Limits"), &awsdynamodb.TableProps{
+	table := awsdynamodb.NewTable(stack, jsii.String("Limits"), &awsdynamodb.TableProps{
 		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		TimeToLiveAttribute: jsii.String("expires"),
 		RemovalPolicy:       awscdk.RemovalPolicy_DESTROY,
 	})
+	acceptFinding(table, "AwsSolutions-DDB3",
+		"the table holds only counters, budgets and revocations that end by time to live within their windows: a restore would bring back stale limits, so there is nothing to recover")
+	return table
 }
 
 // retentionDays are the log retentions CloudWatch offers, by days.
@@ -174,6 +180,8 @@ func secretOrGenerated(stack awscdk.Stack, id, value, description string) *strin
 		},
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	acceptFinding(secret, "AwsSolutions-SMG4",
+		"CloudFormation resolves the value into the function's environment and CloudFront's origin header at deploy time: a rotation would change it in Secrets Manager alone and break the origin lock or every session until the next deploy; a new value is deployed instead (docs/deploy.md)")
 	return secret.SecretValue().UnsafeUnwrap()
 }
 
