@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,6 +141,28 @@ func TestTheManagedRulesThatMatchPromptsCountUnlessSettingsBlockThem(t *testing.
 			}
 		}
 	})
+}
+
+// Each rule that counts by default is named in docs/deploy.md with why.
+func TestTheDeployGuideNamesEachRuleThatCounts(t *testing.T) {
+	doc, err := os.ReadFile(filepath.FromSlash("../../docs/deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range countedByDefault {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/deploy.md does not name %s", name)
+		}
+	}
+	example, err := os.ReadFile(defaultSettingsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"block:", "countOnly:", "logs:", "accessLogs:", "allowPlaceholder:"} {
+		if !strings.Contains(string(example), key) {
+			t.Errorf("%s does not show %s", defaultSettingsFile, key)
+		}
+	}
 }
 
 // Every block the WebACL can answer, its own rules' and the managed rules',
