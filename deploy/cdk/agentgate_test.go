@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -26,11 +29,15 @@ type template map[string]any
 // deployment is the templates of one synthesis.
 type deployment struct {
 	main, edge template
+	// stacks are the synthesized stacks, outdir the cloud assembly.
+	stacks []awscdk.Stack
+	outdir string
 }
 
 // synth loads the example settings, lets change adjust them, and
 // synthesizes the deployment in account 123456789012, eu-west-1 unless
-// change says otherwise.
+// change says otherwise. The settings allow the placeholder bootstrap, as
+// the tests run without a build.
 func synth(t *testing.T, change func(*Settings)) deployment {
 	t.Helper()
 	d, err := synthesize(change)
@@ -41,22 +48,33 @@ func synth(t *testing.T, change func(*Settings)) deployment {
 }
 
 func synthesize(change func(*Settings)) (deployment, error) {
+	return synthesizeApp(change, nil)
+}
+
+// synthesizeApp is synthesize with prepare called on the app before any
+// stack is added (aspects).
+func synthesizeApp(change func(*Settings), prepare func(awscdk.App)) (deployment, error) {
 	s, err := LoadSettings(defaultSettingsFile)
 	if err != nil {
 		return deployment{}, err
 	}
 	s.Account, s.Region = "123456789012", "eu-west-1"
+	s.Lambda.AllowPlaceholder = true
 	if change != nil {
 		change(s)
 	}
 	app := awscdk.NewApp(nil)
+	if prepare != nil {
+		prepare(app)
+	}
 	d, err := NewAgentgate(app, s)
 	if err != nil {
 		return deployment{}, err
 	}
-	out := deployment{main: toJSON(d.Main)}
+	out := deployment{main: toJSON(d.Main), stacks: []awscdk.Stack{d.Main}, outdir: *app.Outdir()}
 	if d.Edge != nil {
 		out.edge = toJSON(d.Edge)
+		out.stacks = append(out.stacks, d.Edge)
 	}
 	return out, nil
 }
@@ -149,6 +167,19 @@ func get(t *testing.T, v any, path ...any) any {
 	return v
 }
 
+// lookup walks a path of map keys like get, and returns nil where the
+// path ends early.
+func lookup(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
 func compact(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -211,14 +242,56 @@ func TestCloudFrontReachesTheFunctionThroughOriginAccessControl(t *testing.T) {
 	if got := compact(get(t, origin, "OriginAccessControlId")); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","Id"]}`, oacID) {
 		t.Errorf("origin access control id %s, want the OAC's", got)
 	}
-	var invokeURL bool
-	for _, p := range d.main.resources("AWS::Lambda::Permission") {
-		if p["Principal"] == "cloudfront.amazonaws.com" && p["Action"] == "lambda:InvokeFunctionUrl" {
-			invokeURL = strings.Contains(compact(p["SourceArn"]), ":distribution/")
+}
+
+// OAC reaches a function URL with two permissions on the function
+// ("Restrict access to an AWS Lambda function URL origin", CloudFront
+// Developer Guide): lambda:InvokeFunctionUrl, and lambda:InvokeFunction
+// through the URL only; both for this distribution alone, or any
+// distribution in any account could call the function.
+func TestCloudFrontMayInvokeTheFunctionOnlyForThisDistribution(t *testing.T) {
+	d := exampleDeployment(t)
+	distID, _ := d.main.only(t, "AWS::CloudFront::Distribution")
+	var gatewayID string
+	for id := range d.main.resources("AWS::Lambda::Function") {
+		if strings.HasPrefix(id, "Gateway") {
+			gatewayID = id
 		}
 	}
-	if !invokeURL {
-		t.Error("no permission for this distribution to invoke the function URL")
+	urlID, url := d.main.only(t, "AWS::Lambda::Url")
+	if got := compact(url["TargetFunctionArn"]); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","Arn"]}`, gatewayID) {
+		t.Fatalf("the function URL is %s's, want the gateway's", got)
+	}
+	wantSource := fmt.Sprintf(`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":cloudfront::",{"Ref":"AWS::AccountId"},":distribution/",{"Ref":"%s"}]]}`, distID)
+	actions := map[string]bool{}
+	for id, p := range d.main.resources("AWS::Lambda::Permission") {
+		if p["Principal"] != "cloudfront.amazonaws.com" {
+			t.Errorf("permission %s for %v: only CloudFront may invoke the function", id, p["Principal"])
+			continue
+		}
+		action := p["Action"].(string)
+		actions[action] = true
+		if got := compact(p["SourceArn"]); got != wantSource {
+			t.Errorf("%s is allowed for %s, want this distribution alone: %s", action, got, wantSource)
+		}
+		if got := compact(p["FunctionName"]); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","FunctionArn"]}`, urlID) {
+			t.Errorf("%s is on %s, want the gateway function", action, got)
+		}
+		switch action {
+		case "lambda:InvokeFunctionUrl":
+			if p["FunctionUrlAuthType"] != nil && p["FunctionUrlAuthType"] != "AWS_IAM" {
+				t.Errorf("%s for auth type %v", action, p["FunctionUrlAuthType"])
+			}
+		case "lambda:InvokeFunction":
+			if p["InvokedViaFunctionUrl"] != true {
+				t.Errorf("%s is not limited to calls through the function URL: %s", action, compact(p))
+			}
+		default:
+			t.Errorf("CloudFront may %s", action)
+		}
+	}
+	if !actions["lambda:InvokeFunctionUrl"] || !actions["lambda:InvokeFunction"] {
+		t.Errorf("CloudFront may %v, want lambda:InvokeFunctionUrl and lambda:InvokeFunction", slices.Sorted(mapKeys(actions)))
 	}
 }
 
@@ -238,10 +311,13 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 			t.Errorf("%s is forwarded: %v", never, names)
 		}
 	}
-	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address"} {
+	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address", "origin", "sec-fetch-site", "sec-fetch-mode"} {
 		if !slices.Contains(names, need) {
 			t.Errorf("%s is not forwarded: %v", need, names)
 		}
+	}
+	if len(names) > maxForwardedHeaders {
+		t.Errorf("%d headers forwarded, past CloudFront's default quota of %d per policy: %v", len(names), maxForwardedHeaders, names)
 	}
 	if got := get(t, policy, "OriginRequestPolicyConfig", "CookiesConfig", "CookieBehavior"); got != "all" {
 		t.Errorf("cookies %v, want all (the login cookie)", got)
@@ -249,7 +325,9 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 	_, dist := d.main.only(t, "AWS::CloudFront::Distribution")
 	behavior := get(t, dist, "DistributionConfig", "DefaultCacheBehavior")
 	const cachingDisabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-	for key, want := range map[string]any{"CachePolicyId": cachingDisabled, "ViewerProtocolPolicy": "redirect-to-https", "Compress": false} {
+	// An API refuses plain HTTP rather than redirect it: a redirect would
+	// follow a key already sent in the clear.
+	for key, want := range map[string]any{"CachePolicyId": cachingDisabled, "ViewerProtocolPolicy": "https-only", "Compress": false} {
 		if got := get(t, behavior, key); got != want {
 			t.Errorf("behavior %s = %v, want %v", key, got, want)
 		}
@@ -262,10 +340,15 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 	}
 	_, sec := d.main.only(t, "AWS::CloudFront::ResponseHeadersPolicy")
 	shc := compact(get(t, sec, "ResponseHeadersPolicyConfig", "SecurityHeadersConfig"))
-	for _, want := range []string{"StrictTransportSecurity", "ContentTypeOptions", `"FrameOption":"DENY"`, "ReferrerPolicy"} {
+	for _, want := range []string{"StrictTransportSecurity", "ContentTypeOptions", `"FrameOptions":{"FrameOption":"DENY","Override":true}`, "ReferrerPolicy"} {
 		if !strings.Contains(shc, want) {
 			t.Errorf("security headers lack %s: %s", want, shc)
 		}
+	}
+	// The chat page's own Content-Security-Policy must reach the browser.
+	csp := get(t, sec, "ResponseHeadersPolicyConfig", "SecurityHeadersConfig", "ContentSecurityPolicy")
+	if csp != nil && (get(t, csp, "Override") != false || !strings.Contains(get(t, csp, "ContentSecurityPolicy").(string), "frame-ancestors 'none'")) {
+		t.Errorf("content security policy %s: want frame-ancestors 'none' only where the origin sends none", compact(csp))
 	}
 }
 
@@ -369,7 +452,7 @@ func TestTheWebACLRateLimitsChecksBodiesAndUsesTheManagedRules(t *testing.T) {
 		t.Errorf("body size rule answers %v, want 413", got)
 	}
 	common := get(t, rules["AWSManagedRulesCommonRuleSet"], "Statement", "ManagedRuleGroupStatement")
-	if get(t, common, "VendorName") != "AWS" || get(t, common, "RuleActionOverrides", 0, "Name") != "SizeRestrictions_BODY" {
+	if get(t, common, "VendorName") != "AWS" {
 		t.Errorf("common rule set %s", compact(common))
 	}
 	if get(t, rules["AWSManagedRulesKnownBadInputsRuleSet"], "Statement", "ManagedRuleGroupStatement", "Name") != "AWSManagedRulesKnownBadInputsRuleSet" {
@@ -534,7 +617,7 @@ func TestOutputsAreTheURLAndNeverAnARN(t *testing.T) {
 	}
 }
 
-func TestTheAgentRuntimeComesWithAnImageAndServesAsTheDefaultAgent(t *testing.T) {
+func TestAPrebuiltImageMakesTheRuntimeTheDefaultAgent(t *testing.T) {
 	d := exampleDeployment(t)
 	if n := len(d.main.resources("AWS::BedrockAgentCore::Runtime")); n != 0 {
 		t.Errorf("%d runtimes without an image, want 0", n)
@@ -549,6 +632,9 @@ func TestTheAgentRuntimeComesWithAnImageAndServesAsTheDefaultAgent(t *testing.T)
 	runtimeID, rt := d.main.only(t, "AWS::BedrockAgentCore::Runtime")
 	if got := get(t, rt, "AgentRuntimeArtifact", "ContainerConfiguration", "ContainerUri"); got != image {
 		t.Errorf("container %v, want %s", got, image)
+	}
+	if images := d.dockerImages(t); len(images) != 0 {
+		t.Errorf("%d image assets to build beside a prebuilt image, want none", len(images))
 	}
 	if get(t, rt, "NetworkConfiguration", "NetworkMode") != "PUBLIC" || rt["RoleArn"] == nil {
 		t.Errorf("runtime %s", compact(rt))
@@ -588,13 +674,91 @@ func TestInUSEast1EverythingIsOneStack(t *testing.T) {
 	}
 }
 
-func TestWithoutAnyAgentOnlyTheAgentSideDeploys(t *testing.T) {
+func TestWithoutAnyAgentTheStackBuildsTheAgentAsTheDefaultAgent(t *testing.T) {
 	d := synth(t, func(s *Settings) { gatewayYAML(t, s, "auth: {none: true}") })
-	if d.edge != nil || len(d.main.resources("AWS::Lambda::Url")) != 0 || len(d.main.resources("AWS::CloudFront::Distribution")) != 0 {
-		t.Error("a gateway without an agent was deployed")
+	runtimeID, rt := d.main.only(t, "AWS::BedrockAgentCore::Runtime")
+	uri := compact(get(t, rt, "AgentRuntimeArtifact", "ContainerConfiguration", "ContainerUri"))
+	if !strings.Contains(uri, "cdk-hnb659fds-container-assets-") {
+		t.Errorf("container %s, want the image asset in the CDK bootstrap's repository", uri)
 	}
-	d.main.only(t, "AWS::ECR::Repository")
-	if outs := d.main["Outputs"]; outs != nil {
-		t.Errorf("outputs %s, want none", compact(outs))
+	if got := compact(d.main.functionEnv(t)["AGENTGATE_UPSTREAM_ARN"]); got != fmt.Sprintf(`{"Fn::GetAtt":["%s","AgentRuntimeArn"]}`, runtimeID) {
+		t.Errorf("AGENTGATE_UPSTREAM_ARN = %s, want the runtime's ARN", got)
+	}
+	if len(d.main.resources("AWS::CloudFront::Distribution")) == 0 || d.edge == nil {
+		t.Error("the gateway was not deployed with the agent")
+	}
+
+	images := d.dockerImages(t)
+	if len(images) != 1 {
+		t.Fatalf("%d image assets, want 1", len(images))
+	}
+	for _, img := range images {
+		src := img["source"].(map[string]any)
+		if src["dockerFile"] != agentDockerfile || src["platform"] != "linux/arm64" {
+			t.Errorf("image asset %s, want %s for linux/arm64", compact(src), agentDockerfile)
+		}
+		// The build context is the repository root, cut down to what the
+		// Dockerfile copies: the asset changes only with the agent's sources.
+		dir := filepath.Join(d.outdir, src["directory"].(string))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var top []string
+		for _, e := range entries {
+			top = append(top, e.Name())
+		}
+		if want := []string{"cmd", "deploy", "go.mod", "go.sum", "internal"}; !slices.Equal(top, want) {
+			t.Errorf("build context holds %v, want %v", top, want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(agentDockerfile))); err != nil {
+			t.Errorf("the Dockerfile is not in the build context: %v", err)
+		}
+		filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+			if err == nil && (e.Name() == "testdata" || strings.HasSuffix(e.Name(), "_test.go") || e.Name() == "node_modules") {
+				t.Errorf("the build context holds %s", path)
+				return fs.SkipDir
+			}
+			return err
+		})
+	}
+}
+
+// dockerImages returns the Docker image assets of the deployment's stacks.
+func (d deployment) dockerImages(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, stack := range d.stacks {
+		data, err := os.ReadFile(filepath.Join(d.outdir, *stack.ArtifactId()+".assets.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var manifest struct {
+			DockerImages map[string]map[string]any `json:"dockerImages"`
+		}
+		if err := json.Unmarshal(data, &manifest); err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(out, manifest.DockerImages)
+	}
+	return out
+}
+
+func TestAMissingBootstrapFailsTheSynthUnlessAPlaceholderIsAllowed(t *testing.T) {
+	_, err := synthesize(func(s *Settings) {
+		s.Lambda.Code = t.TempDir()
+		s.Lambda.AllowPlaceholder = false
+	})
+	if err == nil || !strings.Contains(err.Error(), "scripts/build-lambda.sh") || !strings.Contains(err.Error(), "allowPlaceholder") {
+		t.Errorf("error %v, want one naming scripts/build-lambda.sh and lambda.allowPlaceholder", err)
+	}
+
+	d, err := synthesizeApp(func(s *Settings) { s.Lambda.Code = t.TempDir() }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := assertions.Annotations_FromStack(d.stacks[0]).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("placeholder")))
+	if len(*warnings) == 0 {
+		t.Error("a placeholder deployment gives no warning")
 	}
 }

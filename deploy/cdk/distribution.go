@@ -8,7 +8,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront/experimental"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -24,7 +26,11 @@ import (
 // CloudFront and names the client for limits and network rules. Origin and
 // Sec-Fetch-Site tell the gateway whether a cookie-authenticated request
 // came from its own pages: behind CloudFront the Host it sees is the
-// function URL's, not the one the browser used.
+// function URL's, not the one the browser used; Sec-Fetch-Mode tells a
+// page's script from a navigation, which alone gets a Basic challenge.
+//
+// A policy takes at most maxForwardedHeaders (CloudFront's default quota),
+// so tracestate stays out: traceparent alone continues a trace.
 var forwardedHeaders = []string{
 	"Accept",
 	"Content-Type",
@@ -32,24 +38,30 @@ var forwardedHeaders = []string{
 	"X-Agentgate-Authorization",
 	"X-Agentgate-Session-Id",
 	"traceparent",
-	"tracestate",
 	"Origin",
 	"Sec-Fetch-Site",
+	"Sec-Fetch-Mode",
 	"Access-Control-Request-Method",
 	"CloudFront-Viewer-Address",
 }
+
+// maxForwardedHeaders is CloudFront's default quota of headers in an origin
+// request policy; more fail the deploy unless the account's quota was raised.
+const maxForwardedHeaders = 10
 
 // edgeCodeDir is the Lambda@Edge signer, from this app's folder.
 const edgeCodeDir = "../edge"
 
 // newDistribution puts CloudFront in front of the function URL: Origin
 // Access Control signs every origin request, the edge signer hashes bodies
-// for it, caching is off, HTTPS only, security headers on every answer, the
-// origin lock header added, and the origin read timeout (an idle timeout
-// between bytes) at 60 s, which the gateway's 15 s heartbeats keep alive.
-// edgeStackID names the us-east-1 stack for the edge function, "" when the
-// main stack is in us-east-1 itself.
-func newDistribution(stack awscdk.Stack, s *Settings, gw *gatewayFunction, webACLArn *string, edgeStackID string) awscloudfront.Distribution {
+// for it, caching is off, viewers get HTTPS only (an API refuses plain HTTP
+// rather than redirect it, so a key sent in the clear fails at once),
+// security headers on every answer, the origin lock header added, and the
+// origin read timeout (an idle timeout between bytes) at 60 s, which the
+// gateway's 15 s heartbeats keep alive. edgeStackID names the us-east-1
+// stack for the edge function, "" when the main stack is in us-east-1
+// itself; logBucket, when not nil, takes CloudFront's standard logs.
+func newDistribution(stack awscdk.Stack, s *Settings, gw *gatewayFunction, webACLArn *string, edgeStackID string, logBucket awss3.IBucket) awscloudfront.Distribution {
 	oac := awscloudfront.NewFunctionUrlOriginAccessControl(stack, jsii.String("GatewayOac"), &awscloudfront.FunctionUrlOriginAccessControlProps{
 		Description: jsii.String("agentgate: CloudFront signs requests to the gateway function URL"),
 		Signing:     awscloudfront.Signing_SIGV4_ALWAYS(),
@@ -80,19 +92,21 @@ func newDistribution(stack awscdk.Stack, s *Settings, gw *gatewayFunction, webAC
 			ReferrerPolicy: &awscloudfront.ResponseHeadersReferrerPolicy{
 				ReferrerPolicy: awscloudfront.HeadersReferrerPolicy_NO_REFERRER, Override: jsii.Bool(true),
 			},
+			// The chat page sends its own policy, which must stand; an
+			// answer without one (the API's) gets frame-ancestors 'none'.
 			ContentSecurityPolicy: &awscloudfront.ResponseHeadersContentSecurityPolicy{
-				ContentSecurityPolicy: jsii.String("frame-ancestors 'none'"), Override: jsii.Bool(true),
+				ContentSecurityPolicy: jsii.String("frame-ancestors 'none'"), Override: jsii.Bool(false),
 			},
 			XssProtection: &awscloudfront.ResponseHeadersXSSProtection{Protection: jsii.Bool(false), Override: jsii.Bool(true)},
 		},
 	})
-	dist := awscloudfront.NewDistribution(stack, jsii.String("Distribution"), &awscloudfront.DistributionProps{
+	props := &awscloudfront.DistributionProps{
 		Comment:     jsii.String("agentgate gateway"),
 		HttpVersion: awscloudfront.HttpVersion_HTTP2_AND_3,
 		WebAclId:    webACLArn,
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
 			Origin:                origin,
-			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_HTTPS_ONLY,
 			AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_ALL(),
 			CachePolicy:           awscloudfront.CachePolicy_CACHING_DISABLED(),
 			OriginRequestPolicy:   requests,
@@ -109,7 +123,23 @@ func newDistribution(stack awscdk.Stack, s *Settings, gw *gatewayFunction, webAC
 				IncludeBody:     jsii.Bool(true),
 			}},
 		},
-	})
+	}
+	if logBucket != nil {
+		// Cookies stay out: they hold the login session.
+		props.EnableLogging = jsii.Bool(true)
+		props.LogBucket = logBucket
+		props.LogIncludesCookies = jsii.Bool(false)
+		props.LogFilePrefix = jsii.String("cloudfront/")
+	}
+	dist := awscloudfront.NewDistribution(stack, jsii.String("Distribution"), props)
+	acceptFinding(dist, "AwsSolutions-CFR1",
+		"an API for callers anywhere; where callers must be restricted, the gateway's network rules and WAF do it by address")
+	acceptFinding(dist, "AwsSolutions-CFR4",
+		"with CloudFront's default cloudfront.net certificate CloudFront fixes the viewer security policy; a minimum of TLSv1.2_2021 takes a custom domain and an ACM certificate, which this app does not manage")
+	if logBucket == nil {
+		acceptFinding(dist, "AwsSolutions-CFR3",
+			"standard logs are off by default (edge.accessLogs): they record every query string, which holds the prompt of a GET; WAF logs what it blocks or counts and the gateway writes an access line per request")
+	}
 	awscdk.NewCfnOutput(stack, jsii.String("GatewayUrl"), &awscdk.CfnOutputProps{
 		Description: jsii.String("agentgate's public URL"),
 		Value:       awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://"), dist.DistributionDomainName()}),
@@ -134,5 +164,40 @@ func newBodySigner(stack awscdk.Stack, edgeStackID string) experimental.EdgeFunc
 	if edgeStackID != "" {
 		props.StackId = jsii.String(edgeStackID)
 	}
-	return experimental.NewEdgeFunction(stack, jsii.String("BodySigner"), props)
+	signer := experimental.NewEdgeFunction(stack, jsii.String("BodySigner"), props)
+	// The function itself sits in the us-east-1 stack, or under the
+	// EdgeFunction when the main stack is there.
+	fn := signer.Node().TryFindChild(jsii.String("Fn"))
+	if edgeStackID != "" {
+		fn = signer.Node().Root().Node().FindChild(jsii.String(edgeStackID)).Node().FindChild(jsii.String("BodySigner"))
+	}
+	acceptFinding(fn, "AwsSolutions-L1",
+		"Lambda@Edge takes a subset of Lambda's runtimes that trails Lambda's own; nodejs22.x is supported until 2027-04-30 and moves to nodejs24.x once Lambda@Edge lists it")
+	acceptFinding(fn, "AwsSolutions-IAM4",
+		"Lambda@Edge writes logs from every region it runs in, to log groups it names itself; AWSLambdaBasicExecutionRole, which CDK's EdgeFunction attaches, grants only those log writes",
+		`/^Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole$/`)
+	return signer
+}
+
+// newAccessLogBucket is where CloudFront writes its standard logs: in
+// us-east-1 with the WebACL (CloudFront delivers to no bucket in some
+// opt-in regions), with ACLs enabled, as standard logging grants CloudFront's
+// log delivery account write access through the bucket ACL, and the bucket
+// owner preferred, so that the account owns the files. Nothing public, TLS
+// only, files expire after edge.accessLogDays. It outlives the stack: logs
+// are records.
+func newAccessLogBucket(scope constructs.Construct, s *Settings) awss3.Bucket {
+	bucket := awss3.NewBucket(scope, jsii.String("AccessLogs"), &awss3.BucketProps{
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Expiration: awscdk.Duration_Days(jsii.Number(s.Edge.AccessLogDays)),
+		}},
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	acceptFinding(bucket, "AwsSolutions-S1",
+		"this bucket holds CloudFront's access logs; logging the access to it would take yet another bucket")
+	return bucket
 }

@@ -60,6 +60,9 @@ func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runti
 		Actions:   jsii.Strings(agentCoreActions...),
 		Resources: runtimeResources(plan.runtimeARNs, runtimeARN),
 	}))
+	acceptFinding(role, "AwsSolutions-IAM5",
+		"an invocation with a qualifier is authorized against the runtime's endpoint too; endpoints are named by whoever runs the runtime, and the role is held to the configured runtimes'",
+		`/^Resource::.+\/runtime-endpoint\/\*$/`)
 
 	env := map[string]*string{
 		"AGENTGATE_CONFIG":        jsii.String(configPath),
@@ -120,12 +123,15 @@ var limitsTableActions = []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}
 // items that end by time to live on expires. It holds nothing that does
 // not end by itself, so it goes with the stack.
 func newLimitsTable(stack awscdk.Stack) awsdynamodb.Table {
-	return awsdynamodb.NewTable(stack, jsii.String("Limits"), &awsdynamodb.TableProps{
+	table := awsdynamodb.NewTable(stack, jsii.String("Limits"), &awsdynamodb.TableProps{
 		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		TimeToLiveAttribute: jsii.String("expires"),
 		RemovalPolicy:       awscdk.RemovalPolicy_DESTROY,
 	})
+	acceptFinding(table, "AwsSolutions-DDB3",
+		"the table holds only counters, budgets and revocations that end by time to live within their windows: a restore would bring back stale limits, so there is nothing to recover")
+	return table
 }
 
 // retentionDays are the log retentions CloudWatch offers, by days.
@@ -174,17 +180,23 @@ func secretOrGenerated(stack awscdk.Stack, id, value, description string) *strin
 		},
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	acceptFinding(secret, "AwsSolutions-SMG4",
+		"CloudFormation resolves the value into the function's environment and CloudFront's origin header at deploy time: a rotation would change it in Secrets Manager alone and break the origin lock or every session until the next deploy; a new value is deployed instead (docs/deploy.md)")
 	return secret.SecretValue().UnsafeUnwrap()
 }
 
 // stageCode assembles the function's code folder in the cloud assembly:
-// bootstrap from settings lambda.code (or the placeholder, with a warning,
-// when nothing was built) and the gateway configuration beside it.
+// bootstrap from settings lambda.code and the gateway configuration beside
+// it. Without a built bootstrap the synth fails, unless lambda.allowPlaceholder
+// lets the function get a placeholder that fails every invocation (tests, CI).
 func stageCode(stack awscdk.Stack, s *Settings, plan gatewayPlan, outdir string) (awslambda.Code, error) {
 	src := filepath.Join(s.path(s.Lambda.Code), "bootstrap")
 	if _, err := os.Stat(src); err != nil {
+		if !s.Lambda.AllowPlaceholder {
+			return nil, fmt.Errorf("lambda.code: no %s: run scripts/build-lambda.sh first (or set lambda.allowPlaceholder: true to deploy a function that fails every invocation)", src)
+		}
 		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("agentgate:placeholder"), jsii.String(fmt.Sprintf(
-			"no %s: the function gets a placeholder that fails every invocation; run scripts/build-lambda.sh before deploying", src)))
+			"no %s: lambda.allowPlaceholder gives the function a placeholder that fails every invocation; run scripts/build-lambda.sh before deploying", src)))
 		abs, err := filepath.Abs(filepath.Join(placeholderDir, "bootstrap"))
 		if err != nil {
 			return nil, err

@@ -4,7 +4,9 @@
 //
 // It reads the settings file named by the `settings` context value
 // (cdk.json: settings.example.yaml; override with -c settings=FILE) and
-// synthesizes offline: `npx cdk synth`, `npx cdk deploy --all`.
+// synthesizes offline, with no Docker: `npx cdk synth`. `npm run deploy --
+// -c settings=FILE` checks Node.js and the settings (preflight.js), then
+// runs `cdk deploy --all`, which also builds the agent's image.
 package main
 
 import (

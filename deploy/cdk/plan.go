@@ -30,6 +30,10 @@ type gatewayPlan struct {
 	// makes a DynamoDB table the store: the one shared store a function
 	// URL can reach without a VPC, so that limits hold across instances.
 	limitsTable bool
+	// runtime says the stack creates the agent runtime, the gateway's
+	// default agent: the settings name an image (agentRuntime.imageUri) or
+	// no agent at all, and then the image is built from this repository.
+	runtime bool
 }
 
 // Placeholders stand in, for validation only, for values the stack fills in
@@ -61,32 +65,27 @@ func hasKey(n *yaml.Node, path ...string) bool {
 }
 
 // planGateway reads the gateway section as the gateway will, with the
-// environment the stack gives the function. It returns ok false when the
-// settings name no agent at all: then only the agent side deploys, so that an
-// image can be pushed to its repository first.
-func planGateway(s *Settings) (plan gatewayPlan, ok bool, err error) {
+// environment the stack gives the function.
+func planGateway(s *Settings) (plan gatewayPlan, err error) {
 	if s.Gateway.Kind != 0 {
 		if plan.file, err = yaml.Marshal(&s.Gateway); err != nil {
-			return plan, false, fmt.Errorf("settings gateway: %w", err)
+			return plan, fmt.Errorf("settings gateway: %w", err)
 		}
 	}
-	withRuntime := s.AgentRuntime.ImageURI != ""
+	written, err := loadConfig(plan.file, nil)
+	if err != nil {
+		return plan, err
+	}
+	plan.runtime = s.AgentRuntime.ImageURI != "" || len(written.Agents) == 0
+	if err := ownedByStack(written, plan.runtime); err != nil {
+		return plan, err
+	}
 	env := map[string]string{
 		"AGENTGATE_ORIGIN_HEADER": s.Edge.OriginHeader,
 		"AGENTGATE_ORIGIN_SECRET": cmp.Or(s.Edge.OriginSecret, placeholderSecret),
 	}
-	if withRuntime {
+	if plan.runtime {
 		env["AGENTGATE_UPSTREAM_ARN"] = placeholderARN
-	}
-	written, err := loadConfig(plan.file, nil)
-	if err != nil {
-		return plan, false, err
-	}
-	if err := ownedByStack(written, withRuntime); err != nil {
-		return plan, false, err
-	}
-	if len(written.Agents) == 0 && !withRuntime {
-		return plan, false, nil
 	}
 	plan.sessionKeySet = written.Sessions.Key != ""
 	if !plan.sessionKeySet {
@@ -98,10 +97,10 @@ func planGateway(s *Settings) (plan gatewayPlan, ok bool, err error) {
 	}
 	cfg, err := loadConfig(plan.file, env)
 	if err != nil {
-		return plan, false, err
+		return plan, err
 	}
 	if err := cfg.ValidateGateway(); err != nil {
-		return plan, false, fmt.Errorf("settings gateway: %w", err)
+		return plan, fmt.Errorf("settings gateway: %w", err)
 	}
 	for _, a := range written.Agents {
 		if !slices.Contains(plan.runtimeARNs, a.ARN) {
@@ -110,7 +109,7 @@ func planGateway(s *Settings) (plan gatewayPlan, ok bool, err error) {
 	}
 	slices.Sort(plan.runtimeARNs)
 	plan.maxBodyBytes = cfg.Limits.MaxBodyBytes
-	return plan, true, nil
+	return plan, nil
 }
 
 // ownedByStack refuses gateway settings that the stack provides itself.
@@ -123,7 +122,7 @@ func ownedByStack(c config.Config, withRuntime bool) error {
 	}
 	if withRuntime {
 		if a, ok := c.Agents[c.DefaultAgent]; ok && a.ARN != "" {
-			return fmt.Errorf("settings gateway.agents.%s.arn: the runtime built from agentRuntime.imageUri serves as the default agent %q; drop one of the two", c.DefaultAgent, c.DefaultAgent)
+			return fmt.Errorf("settings gateway.agents.%s.arn: the runtime the stack creates from agentRuntime.imageUri serves as the default agent %q; drop one of the two", c.DefaultAgent, c.DefaultAgent)
 		}
 	}
 	return nil

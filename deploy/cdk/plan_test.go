@@ -29,14 +29,14 @@ func TestTheExampleSettingsPlanAGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, ok, err := planGateway(s)
-	if err != nil || !ok {
-		t.Fatalf("plan: %v, %v", ok, err)
+	plan, err := planGateway(s)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(plan.runtimeARNs) != 1 || plan.runtimeARNs[0] != exampleARN {
 		t.Errorf("runtimes %v", plan.runtimeARNs)
 	}
-	if plan.maxBodyBytes != 1<<20 || plan.sessionKeySet {
+	if plan.maxBodyBytes != 1<<20 || plan.sessionKeySet || plan.runtime {
 		t.Errorf("plan %+v", plan)
 	}
 	if !strings.Contains(string(plan.file), "trustedProxies") {
@@ -78,7 +78,7 @@ func TestBadSettingsAreRefusedNamingTheField(t *testing.T) {
 				}
 			}
 			if err == nil {
-				_, _, err = planGateway(s)
+				_, err = planGateway(s)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one naming %s", err, tc.want)
@@ -87,12 +87,43 @@ func TestBadSettingsAreRefusedNamingTheField(t *testing.T) {
 	}
 }
 
-func TestWithoutAgentsThereIsNoGatewayToPlan(t *testing.T) {
+func TestWithoutAgentsTheStackCreatesTheRuntime(t *testing.T) {
 	s, err := settingsWith(t, "", "  auth: {none: true}\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := planGateway(s); ok || err != nil {
-		t.Errorf("plan: %v, %v; want no gateway and no error", ok, err)
+	plan, err := planGateway(s)
+	if err != nil || !plan.runtime {
+		t.Errorf("plan %+v, %v; want the stack's runtime", plan, err)
+	}
+}
+
+// WAF ignores an override that names no rule of its group, so a misspelt
+// rule must fail the synth rather than leave the rule as it was.
+func TestWAFRuleNamesAreChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		block, countOnly []string
+		want             string
+	}{
+		{"a rule to block that does not count by default", []string{"NoUserAgent_HEADER"}, nil, "waf.block"},
+		{"a rule to count that no managed group has", nil, []string{"CrossSiteScripting_Body"}, "waf.countOnly"},
+		{"a rule both blocked and counted", []string{"GenericRFI_BODY"}, []string{"GenericRFI_BODY"}, "also in waf.block"},
+		{"rules to block and to count", []string{"GenericRFI_BODY", "SizeRestrictions_BODY"}, []string{"NoUserAgent_HEADER"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := LoadSettings(defaultSettingsFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.WAF.Block, s.WAF.CountOnly = tc.block, tc.countOnly
+			err = s.validate()
+			if tc.want == "" && err != nil {
+				t.Errorf("error %v, want none", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 
+	"github.com/aws/jsii-runtime-go"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -38,9 +41,13 @@ type Settings struct {
 // LambdaSettings shape the gateway function.
 type LambdaSettings struct {
 	// Code is the folder holding `bootstrap` (scripts/build-lambda.sh).
-	Code             string `yaml:"code"`
-	MemorySize       int    `yaml:"memorySize"`
-	LogRetentionDays int    `yaml:"logRetentionDays"`
+	Code string `yaml:"code"`
+	// AllowPlaceholder lets a synth without a built bootstrap go on with a
+	// stand-in that fails every invocation (tests, CI); otherwise a missing
+	// bootstrap fails the synth.
+	AllowPlaceholder bool `yaml:"allowPlaceholder"`
+	MemorySize       int  `yaml:"memorySize"`
+	LogRetentionDays int  `yaml:"logRetentionDays"`
 	// ReservedConcurrency caps the streams open at once across all
 	// instances (one request per instance); 0: the account's pool.
 	ReservedConcurrency int `yaml:"reservedConcurrency"`
@@ -53,6 +60,10 @@ type EdgeSettings struct {
 	// generated in Secrets Manager at deploy time.
 	OriginHeader string `yaml:"originHeader"`
 	OriginSecret string `yaml:"originSecret"`
+	// AccessLogs turns on CloudFront's standard logs, to an S3 bucket in
+	// us-east-1 that keeps them AccessLogDays days.
+	AccessLogs    bool `yaml:"accessLogs"`
+	AccessLogDays int  `yaml:"accessLogDays"`
 }
 
 // WAFSettings shape the WebACL in front of the distribution.
@@ -63,19 +74,28 @@ type WAFSettings struct {
 	// BodyInspectionLimit is how much of a body WAF sees: KB_16 (free), KB_32,
 	// KB_48 or KB_64.
 	BodyInspectionLimit string `yaml:"bodyInspectionLimit"`
-	// CountOnly names rules of the AWS Common rule set that only count;
-	// SizeRestrictions_BODY always does (its 8 KB cap would refuse prompts
-	// the gateway accepts).
+	// Block names rules of the managed rule groups that count by default,
+	// as they match ordinary prompts (countedByDefault), and should block.
+	Block []string `yaml:"block"`
+	// CountOnly names other rules of the managed rule groups that should
+	// only count.
 	CountOnly []string `yaml:"countOnly"`
+	// Logs sends the requests WAF blocked or counted to the CloudWatch log
+	// group aws-waf-logs-<stackName> in us-east-1, kept LogRetentionDays.
+	// Default true.
+	Logs             *bool `yaml:"logs"`
+	LogRetentionDays int   `yaml:"logRetentionDays"`
 }
 
 // AgentRuntimeSettings shape the agent side: the ECR repository, the
-// execution role and, once an image is pushed, the AgentCore runtime.
+// execution role and the AgentCore runtime, which the stack creates when
+// the gateway section names no agent, or ImageURI is set; it serves as the
+// gateway's default agent.
 type AgentRuntimeSettings struct {
 	Name       string `yaml:"name"`
 	Repository string `yaml:"repository"`
-	// ImageURI, when set, creates the runtime; it serves as the gateway's
-	// default agent.
+	// ImageURI is a prebuilt image for the runtime; empty: `cdk deploy`
+	// builds deploy/docker/agent.Dockerfile.
 	ImageURI    string            `yaml:"imageUri"`
 	Environment map[string]string `yaml:"environment"`
 }
@@ -126,6 +146,15 @@ func (s *Settings) defaults() {
 	}
 	if s.WAF.WindowSeconds == 0 {
 		s.WAF.WindowSeconds = 300
+	}
+	if s.WAF.Logs == nil {
+		s.WAF.Logs = jsii.Bool(true)
+	}
+	if s.WAF.LogRetentionDays == 0 {
+		s.WAF.LogRetentionDays = 30
+	}
+	if s.Edge.AccessLogDays == 0 {
+		s.Edge.AccessLogDays = 90
 	}
 }
 
@@ -179,6 +208,27 @@ func (s *Settings) validate() error {
 	if !slices.Contains(inspectionLimits, s.WAF.BodyInspectionLimit) {
 		bad("waf.bodyInspectionLimit", "%q is not one of KB_16, KB_32, KB_48, KB_64", s.WAF.BodyInspectionLimit)
 	}
+	// WAF ignores an override naming no rule of the group, so a typo
+	// here would silently leave a rule as it was.
+	for _, name := range s.WAF.Block {
+		if _, ok := countedByDefault[name]; !ok {
+			bad("waf.block", "%q is not one of the rules that count by default: %s", name, strings.Join(slices.Sorted(maps.Keys(countedByDefault)), ", "))
+		}
+	}
+	for _, name := range s.WAF.CountOnly {
+		switch {
+		case !slices.Contains(managedRuleNames(), name):
+			bad("waf.countOnly", "%q is not a rule of %s (docs/deploy.md lists them)", name, managedGroupNames())
+		case slices.Contains(s.WAF.Block, name):
+			bad("waf.countOnly", "%q is also in waf.block", name)
+		}
+	}
+	if _, ok := retentionDays[s.WAF.LogRetentionDays]; !ok {
+		bad("waf.logRetentionDays", "%d is not one of CloudWatch's retentions (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)", s.WAF.LogRetentionDays)
+	}
+	if s.Edge.AccessLogDays < 1 {
+		bad("edge.accessLogDays", "%d: logs are kept 1 day or more", s.Edge.AccessLogDays)
+	}
 	if !runtimeNamePattern.MatchString(s.AgentRuntime.Name) {
 		bad("agentRuntime.name", "%q: letters, digits and _, starting with a letter, at most 48", s.AgentRuntime.Name)
 	}
@@ -195,6 +245,14 @@ func (s *Settings) validate() error {
 }
 
 var inspectionLimits = []string{"KB_16", "KB_32", "KB_48", "KB_64"}
+
+func managedGroupNames() string {
+	var names []string
+	for _, g := range managedGroups {
+		names = append(names, g.Name)
+	}
+	return strings.Join(names, " or ")
+}
 
 // inspectionBytes is how many bytes of a body WAF inspects.
 func (w WAFSettings) inspectionBytes() int64 {

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -20,9 +21,8 @@ type Agentgate struct {
 	// Main holds the gateway function, CloudFront and the agent side, in
 	// the settings' region.
 	Main awscdk.Stack
-	// Edge is the us-east-1 stack holding the WebACL and the edge signer;
-	// nil when Main is in us-east-1 and holds them, or when there is no
-	// gateway yet.
+	// Edge is the us-east-1 stack holding the WebACL, its logs and the edge
+	// signer; nil when Main is in us-east-1 and holds them.
 	Edge awscdk.Stack
 }
 
@@ -32,7 +32,7 @@ type Agentgate struct {
 // stack depends on and reads through cross-region references, so that
 // `cdk deploy --all` from any region is one command.
 func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
-	plan, withGateway, err := planGateway(s)
+	plan, err := planGateway(s)
 	if err != nil {
 		return nil, err
 	}
@@ -46,11 +46,9 @@ func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
 	// writes in us-east-1 and reads here; weak ones would be stack outputs,
 	// and outputs never carry an ARN.
 	awscdk.CrossStackReferences_Of(main).Consume(awscdk.ReferenceStrength_STRONG)
-	runtimeARN := newAgentSide(main, s)
-	if !withGateway {
-		awscdk.Annotations_Of(main).AddInfo(jsii.String(
-			"no agent yet (gateway.agents is empty, agentRuntime.imageUri unset): deploying the agent repository and role only; push the image, set agentRuntime.imageUri and deploy again"))
-		return &Agentgate{Main: main}, nil
+	runtimeARN, err := newAgentSide(main, s, plan.runtime)
+	if err != nil {
+		return nil, err
 	}
 	d := &Agentgate{Main: main}
 	edgeScope, edgeStackID := main, ""
@@ -64,11 +62,15 @@ func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
 		edgeScope = d.Edge
 	}
 	webACL := newWebACL(edgeScope, s, plan.maxBodyBytes)
+	var logBucket awss3.IBucket
+	if s.Edge.AccessLogs {
+		logBucket = newAccessLogBucket(edgeScope, s)
+	}
 	gw, err := newGatewayFunction(main, s, plan, runtimeARN, *app.Outdir())
 	if err != nil {
 		return nil, err
 	}
-	newDistribution(main, s, gw, webACL.AttrArn(), edgeStackID)
+	newDistribution(main, s, gw, webACL.AttrArn(), edgeStackID, logBucket)
 	if plan.maxBodyBytes > 1<<20 {
 		awscdk.Annotations_Of(main).AddWarningV2(jsii.String("agentgate:edge-body"), jsii.String(
 			"limits.maxBodyBytes is above 1 MiB, but Lambda@Edge sees at most 1 MB of a body: larger bodies are refused at the edge with 413"))
