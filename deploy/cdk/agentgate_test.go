@@ -311,7 +311,7 @@ func TestTheBehaviorForwardsNeitherHostNorAcceptEncodingNorCaches(t *testing.T) 
 			t.Errorf("%s is forwarded: %v", never, names)
 		}
 	}
-	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address", "origin", "sec-fetch-site", "sec-fetch-mode"} {
+	for _, need := range []string{"content-type", "accept", "x-api-key", "x-agentgate-session-id", "traceparent", "cloudfront-viewer-address", "origin", "x-agentgate-fetch", "x-agentgate-authorization"} {
 		if !slices.Contains(names, need) {
 			t.Errorf("%s is not forwarded: %v", need, names)
 		}

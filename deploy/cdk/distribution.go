@@ -22,15 +22,18 @@ import (
 // replacing the viewer's, and CloudFront only forwards that header through a
 // cache policy, which CachingDisabled cannot carry. The viewer-request
 // function copies it into X-Agentgate-Authorization instead (viewerrequest.go).
-// CloudFront-Viewer-Address is added by
-// CloudFront and names the client for limits and network rules. Origin and
-// Sec-Fetch-Site tell the gateway whether a cookie-authenticated request
-// came from its own pages: behind CloudFront the Host it sees is the
-// function URL's, not the one the browser used; Sec-Fetch-Mode tells a
-// page's script from a navigation, which alone gets a Basic challenge.
+// CloudFront-Viewer-Address is added by CloudFront and names the client for
+// limits and network rules. Origin and Sec-Fetch-Site tell the gateway
+// whether a cookie-authenticated request came from its own pages: behind
+// CloudFront the Host it sees is the function URL's, not the one the
+// browser used; Sec-Fetch-Mode tells a page's script from a navigation,
+// which alone gets a Basic challenge; Access-Control-Request-Method and
+// -Headers make a CORS preflight.
 //
 // A policy takes at most maxForwardedHeaders (CloudFront's default quota),
-// so tracestate stays out: traceparent alone continues a trace.
+// so the viewer-request function packs the four fetch and preflight headers
+// into one, X-Agentgate-Fetch, and tracestate stays out: traceparent alone
+// continues a trace.
 var forwardedHeaders = []string{
 	"Accept",
 	"Content-Type",
@@ -39,9 +42,7 @@ var forwardedHeaders = []string{
 	"X-Agentgate-Session-Id",
 	"traceparent",
 	"Origin",
-	"Sec-Fetch-Site",
-	"Sec-Fetch-Mode",
-	"Access-Control-Request-Method",
+	"X-Agentgate-Fetch",
 	"CloudFront-Viewer-Address",
 }
 

@@ -17,12 +17,19 @@
 // nothing. A repeated Authorization header counts by its first value, as Go's
 // net/http reads it.
 //
+// It also packs the browser's fetch metadata and CORS preflight headers
+// into one, X-Agentgate-Fetch, as a URL-encoded form: an origin request
+// policy forwards at most ten headers, and these four would take four of
+// them. A viewer's own X-Agentgate-Fetch is always replaced or removed.
+//
 // CloudFront Functions have no module system (the runtime calls the
 // top-level handler), no timers, file system or network, and run in strict
 // mode; header names in the event are lower case, and a header's first value
 // is in value, all of a repeated one's in multiValue.
 
 var COPY = 'x-agentgate-authorization';
+var FETCH = 'x-agentgate-fetch';
+var FETCH_HEADERS = ['sec-fetch-site', 'sec-fetch-mode', 'access-control-request-method', 'access-control-request-headers'];
 
 function handler(event) {
   var request = event.request;
@@ -32,6 +39,18 @@ function handler(event) {
     headers[COPY] = { value: authorization.value };
   } else {
     delete headers[COPY];
+  }
+  var packed = [];
+  for (var i = 0; i < FETCH_HEADERS.length; i++) {
+    var h = headers[FETCH_HEADERS[i]];
+    if (h && h.value) {
+      packed.push(FETCH_HEADERS[i] + '=' + encodeURIComponent(h.value));
+    }
+  }
+  if (packed.length > 0) {
+    headers[FETCH] = { value: packed.join('&') };
+  } else {
+    delete headers[FETCH];
   }
   return request;
 }

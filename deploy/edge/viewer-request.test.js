@@ -89,5 +89,29 @@ test('the rest of the request passes untouched', () => {
   const got = handler(ev);
   assert.equal(got, ev.request, 'the function returns the request it was given');
   delete got.headers['x-agentgate-authorization'];
+  delete got.headers['x-agentgate-fetch'];
   assert.deepEqual(got, before);
+});
+
+test("the browser's fetch metadata and preflight headers are packed into X-Agentgate-Fetch", () => {
+  const got = handler(event({
+    'sec-fetch-site': { value: 'same-origin' },
+    'sec-fetch-mode': { value: 'cors' },
+    'access-control-request-method': { value: 'POST' },
+    'access-control-request-headers': { value: 'content-type, x-api-key' },
+  }));
+  const packed = new URLSearchParams(got.headers['x-agentgate-fetch'].value);
+  assert.deepEqual(Object.fromEntries(packed), {
+    'sec-fetch-site': 'same-origin',
+    'sec-fetch-mode': 'cors',
+    'access-control-request-method': 'POST',
+    'access-control-request-headers': 'content-type, x-api-key',
+  });
+});
+
+test('a viewer cannot send X-Agentgate-Fetch itself', () => {
+  let got = handler(event({ 'x-agentgate-fetch': { value: 'sec-fetch-site=same-origin' } }));
+  assert.equal('x-agentgate-fetch' in got.headers, false, 'with nothing to pack, a viewer-sent one is removed');
+  got = handler(event({ 'x-agentgate-fetch': { value: 'sec-fetch-site=same-origin' }, 'sec-fetch-site': { value: 'cross-site' } }));
+  assert.equal(got.headers['x-agentgate-fetch'].value, 'sec-fetch-site=cross-site', "a viewer-sent one is replaced by the edge's");
 });

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
@@ -156,28 +157,55 @@ func edgeSigned(ctx context.Context) bool {
 //     replaces Authorization; without one, Authorization stays, for proxies
 //     that forward it as the viewer sent it.
 //
-// Anywhere else the copy is dropped unread and Authorization stays.
+// Anywhere else the copy is dropped unread and Authorization stays. The
+// edge's packing of the browser's fetch metadata (EdgeFetchHeader) counts
+// only from the same senders, and is dropped unread elsewhere.
 func (s *Server) withEdgeCredentials(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		signed := edgeSigned(r.Context())
-		if !signed && len(r.Header.Values(EdgeAuthorizationHeader)) == 0 {
+		if !signed && len(r.Header.Values(EdgeAuthorizationHeader)) == 0 && len(r.Header.Values(EdgeFetchHeader)) == 0 {
 			next.ServeHTTP(w, r)
 			return
 		}
-		viewer := r.Header.Get(EdgeAuthorizationHeader)
+		viewer, fetch := r.Header.Get(EdgeAuthorizationHeader), r.Header.Get(EdgeFetchHeader)
+		trusted := signed || state(r.Context()).passedLock
 		// A handler leaves the request it was given as it is: the rest of
 		// the chain gets a copy with headers of its own.
 		r = r.WithContext(r.Context())
 		r.Header = r.Header.Clone()
 		r.Header.Del(EdgeAuthorizationHeader)
+		r.Header.Del(EdgeFetchHeader)
 		if signed {
 			r.Header.Del("Authorization")
 		}
-		if viewer != "" && (signed || state(r.Context()).passedLock) {
+		if viewer != "" && trusted {
 			r.Header.Set("Authorization", viewer)
+		}
+		if fetch != "" && trusted {
+			unpackFetch(r.Header, fetch)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// fetchHeaders are the browser's request headers the edge packs into
+// EdgeFetchHeader: the origin request policy forwards at most ten headers,
+// and these four tell the gateway what kind of request a browser made (a
+// script's or a navigation, from which site, a CORS preflight for what).
+var fetchHeaders = []string{"Sec-Fetch-Site", "Sec-Fetch-Mode", "Access-Control-Request-Method", "Access-Control-Request-Headers"}
+
+// unpackFetch sets each of fetchHeaders that packed (a URL-encoded form,
+// as deploy/edge/viewer-request.js writes it) names and h lacks.
+func unpackFetch(h http.Header, packed string) {
+	values, err := url.ParseQuery(packed)
+	if err != nil {
+		return
+	}
+	for _, name := range fetchHeaders {
+		if v := values.Get(strings.ToLower(name)); v != "" && h.Get(name) == "" {
+			h.Set(name, v)
+		}
+	}
 }
 
 type loginRequest struct {

@@ -1,15 +1,19 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,7 +114,7 @@ func newEdgeCallers(t *testing.T) *edgeCallers {
 // serve starts the gateway on loopback, behind the origin lock when locked;
 // signed makes every request one the transport verified as the edge's, as
 // the Lambda adapter marks them.
-func (c *edgeCallers) serve(t *testing.T, locked, signed bool) string {
+func (c *edgeCallers) serve(t *testing.T, locked, signed bool, edit ...func(*Options)) string {
 	t.Helper()
 	j, err := auth.NewJWT(t.Context(), auth.JWTConfig{Issuer: c.idp.url, Audience: "agentgate-test", Algorithms: []string{"ES256"}})
 	if err != nil {
@@ -131,6 +135,9 @@ func (c *edgeCallers) serve(t *testing.T, locked, signed bool) string {
 	}
 	if locked {
 		opts.OriginHeader, opts.OriginSecret = "X-Origin-Verify", edgeSecret
+	}
+	for _, e := range edit {
+		e(&opts)
 	}
 	gw, err := New(opts)
 	if err != nil {
@@ -247,5 +254,51 @@ func TestSigningOutThroughTheEdgeRevokesTheTokenInTheCopy(t *testing.T) {
 	}
 	if status, code, _ := agents(t, url, header...); status != http.StatusUnauthorized || code != "invalid_credentials" {
 		t.Fatalf("the signed-out token still answers %d %q", status, code)
+	}
+}
+
+// TestTheEdgesPackedFetchHeadersCountOnlyFromATrustedSender: the edge packs
+// the browser's Sec-Fetch-* and CORS preflight headers into one header; a
+// trusted sender's packing is read as those headers (a script's 401 gets no
+// Basic challenge, an OPTIONS is a preflight), anyone else's is ignored.
+func TestTheEdgesPackedFetchHeadersCountOnlyFromATrustedSender(t *testing.T) {
+	c := newEdgeCallers(t)
+	for _, tt := range []struct {
+		name           string
+		locked, signed bool
+		header         []string
+		trusted        bool
+	}{ // a preflight from an origin the gateway does not allow is refused with cors_forbidden
+		{"behind the origin lock", true, false, []string{"X-Origin-Verify", edgeSecret}, true},
+		{"signed by the edge", false, true, nil, true},
+		{"from anyone", false, false, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			url := c.serve(t, tt.locked, tt.signed, func(o *Options) { o.Network.CORSOrigins = []string{"https://app.example"} })
+			resp, _ := get(t, url+"/agents", append(tt.header, EdgeFetchHeader, "sec-fetch-mode=cors&sec-fetch-site=same-origin")...)
+			basic := slices.ContainsFunc(resp.Header.Values("WWW-Authenticate"), func(v string) bool { return strings.HasPrefix(v, "Basic") })
+			if resp.StatusCode != http.StatusUnauthorized || basic == tt.trusted {
+				t.Errorf("a script's 401: status %d, Basic challenge %v; want 401 and a challenge only when the packing is not trusted", resp.StatusCode, basic)
+			}
+			req, err := http.NewRequest(http.MethodOptions, url+"/agents/demo/invocations", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", "https://elsewhere.example")
+			req.Header.Set(EdgeFetchHeader, "access-control-request-method=POST&access-control-request-headers="+neturl.QueryEscape("content-type, x-api-key"))
+			for i := 0; i+1 < len(tt.header); i += 2 {
+				req.Header.Set(tt.header[i], tt.header[i+1])
+			}
+			pre, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(pre.Body)
+			pre.Body.Close()
+			preflight := bytes.Contains(body, []byte(`"cors_forbidden"`))
+			if preflight != tt.trusted {
+				t.Errorf("OPTIONS with a packed preflight: %d %s; read as a preflight %v, want %v", pre.StatusCode, body, preflight, tt.trusted)
+			}
+		})
 	}
 }

@@ -39,6 +39,12 @@ const RequestIDHeader = "X-Request-Id"
 // own signature. It counts only from a trusted sender (withEdgeCredentials).
 const EdgeAuthorizationHeader = "X-Agentgate-Authorization"
 
+// EdgeFetchHeader carries, packed into one header as a URL-encoded form,
+// the browser's fetch metadata and CORS preflight headers, which the edge's
+// origin request policy has no room to forward one by one. Like
+// EdgeAuthorizationHeader it counts only from a trusted sender.
+const EdgeFetchHeader = "X-Agentgate-Fetch"
+
 // Options is the gateway's whole configuration.
 type Options struct {
 	// Agents maps public names to their upstreams.
