@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/agentgate/agentgate/internal/sigv4"
 )
 
 // Runtime is one AgentCore runtime the emulator serves.
@@ -127,8 +128,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		region:       cfg.Region,
-		creds:        aws.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey},
-		signer:       v4.NewSigner(),
+		verifier:     sigv4.New(aws.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, cfg.Region, signingService),
 		runtimes:     runtimes,
 		client:       client,
 		log:          logger,

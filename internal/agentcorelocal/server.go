@@ -15,8 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/agentgate/agentgate/internal/sigv4"
 )
 
 // Operation names, as the SDK and AWS's logs call them.
@@ -39,12 +38,11 @@ const maxPayloadBytes = 100 << 20
 // plane. Create it with New; it is safe for concurrent use.
 type Server struct {
 	region     string
-	creds      aws.Credentials
-	signer     *v4.Signer
+	verifier   *sigv4.Verifier
 	runtimes   map[string]*runtime // by ARN
 	client     *http.Client
 	log        *slog.Logger
-	now        func() time.Time // the clock for signature dates and session expiry
+	now        func() time.Time // the clock for session expiry
 	maxPayload int64
 	sessions   *sessionStore
 	// pause waits out a fault's delays; tests wrap it to see a request
