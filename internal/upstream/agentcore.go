@@ -128,6 +128,11 @@ func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) 
 		}
 	})
 	endpoint := cfg.Endpoint
+	if be := client.Options().BaseEndpoint; endpoint == "" && be != nil {
+		// The SDK's own setting of the endpoint, such as the environment's
+		// AWS_ENDPOINT_URL_BEDROCK_AGENTCORE.
+		endpoint = *be
+	}
 	if endpoint == "" {
 		ep, err := bedrockagentcore.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, bedrockagentcore.EndpointParameters{Region: aws.String(cfg.Region)})
 		if err != nil {

@@ -70,3 +70,26 @@ func TestCheckReachesTheDataPlaneWithoutInvoking(t *testing.T) {
 		}
 	})
 }
+
+// TestTheEnvironmentsEndpointIsHonoured: AWS_ENDPOINT_URL_BEDROCK_AGENTCORE,
+// the SDK's own setting, points the data plane elsewhere (a local replica
+// of the deployment does this) when the configuration names no endpoint.
+func TestTheEnvironmentsEndpointIsHonoured(t *testing.T) {
+	var pings atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ping" {
+			pings.Add(1)
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", srv.URL)
+	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	a, err := NewAgentCore(context.Background(), AgentCoreConfig{ARN: testARN, Region: "us-east-1", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Check(context.Background()); err != nil || pings.Load() != 1 {
+		t.Fatalf("Check: %v, %d pings at the environment's endpoint; want it reached once", err, pings.Load())
+	}
+}
