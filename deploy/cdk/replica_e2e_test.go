@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// replicaGateway is the gateway section the replica deploys: the local
+// runtime as the default agent, one API key.
+const replicaGateway = `defaultAgent: demo
+agents:
+  demo:
+    arn: %s
+auth:
+  apiKeys:
+    - name: replica
+      hash: %s
+network:
+  trustedProxies: ["0.0.0.0/0", "::/0"]
+limits:
+  maxBodyBytes: 1048576
+`
+
+func replicaPost(t *testing.T, url, body string, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// TestReplicaStreamsEveryFormatEventByEvent: through the whole replica, an
+// answer arrives in pieces while the agent writes it, in each format, and
+// nothing of the upstream's identity reaches the viewer.
+func TestReplicaStreamsEveryFormatEventByEvent(t *testing.T) {
+	const delay = 120 * time.Millisecond
+	rp := startReplica(t, delay, replicaGateway)
+	for _, format := range []string{"original", "transformed", "ndjson"} {
+		t.Run(format, func(t *testing.T) {
+			resp := replicaPost(t, rp.url+"/", `{"prompt":"tell me a story","response":"`+format+`"}`, "X-Api-Key", rp.apiKey)
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			var body []byte
+			var arrivals []time.Time
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := resp.Body.Read(buf)
+				if n > 0 {
+					body = append(body, buf[:n]...)
+					arrivals = append(arrivals, time.Now())
+				}
+				if err != nil {
+					break
+				}
+			}
+			if spread := arrivals[len(arrivals)-1].Sub(arrivals[0]); len(arrivals) < 3 || spread < 2*delay {
+				t.Errorf("%d reads over %v: the answer was held back, not streamed", len(arrivals), spread)
+			}
+			leaks(t, rp, resp.Header, body)
+			if resp.Header.Get("Strict-Transport-Security") == "" || resp.Header.Get("X-Amz-Cf-Id") == "" {
+				t.Errorf("the edge's headers are missing: %v", resp.Header)
+			}
+		})
+	}
+}
+
+// leaks fails when an answer names the runtime, its account or region.
+func leaks(t *testing.T, rp *replica, h http.Header, body []byte) {
+	t.Helper()
+	var all bytes.Buffer
+	h.Write(&all)
+	all.Write(body)
+	for _, secret := range []string{rp.local.ARN, rp.local.AccountID, "bedrock-agentcore", "us-east-1"} {
+		if bytes.Contains(all.Bytes(), []byte(secret)) {
+			t.Errorf("the answer carries %q", secret)
+		}
+	}
+}
+
+// TestReplicaRefusesWhatTheEdgeRefuses: a viewer without a key gets the
+// gateway's 401; a 1.5 MB body gets the WebACL's 413 in the gateway's JSON
+// shape; a request that skips the edge gets the function URL's 403.
+func TestReplicaRefusesWhatTheEdgeRefuses(t *testing.T) {
+	rp := startReplica(t, 0, replicaGateway)
+	resp := replicaPost(t, rp.url+"/", `{"prompt":"hi"}`)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(b, []byte(`"requestId"`)) {
+		t.Errorf("no key: %d %s, want the gateway's 401", resp.StatusCode, b)
+	}
+	big := `{"prompt":"` + strings.Repeat("x", 1500<<10) + `"}`
+	resp = replicaPost(t, rp.url+"/", big, "X-Api-Key", rp.apiKey)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || resp.Header.Get("Content-Type") != "application/json" || !bytes.Contains(b, []byte(`"body_too_large"`)) {
+		t.Errorf("1.5 MB body: %d %q %s, want 413 body_too_large as JSON", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+}
+
+// TestReplicaViewerWhoLeavesCancelsTheAgent: a viewer that closes the
+// stream after its first bytes ends the agent's work, across every hop.
+func TestReplicaViewerWhoLeavesCancelsTheAgent(t *testing.T) {
+	rp := startReplica(t, 200*time.Millisecond, replicaGateway)
+	resp := replicaPost(t, rp.url+"/", `{"prompt":"a long story","response":"ndjson"}`, "X-Api-Key", rp.apiKey)
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	left := time.Now()
+	resp.Body.Close()
+	select {
+	case r := <-rp.reports:
+		if !errors.Is(r.Err, context.Canceled) {
+			t.Fatalf("the agent's call ended with %v, want it cancelled", r.Err)
+		}
+		if took := r.Ended.Sub(left); took > 3*time.Second {
+			t.Errorf("the agent's call ended %v after the viewer left", took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the agent's call never ended")
+	}
+}
