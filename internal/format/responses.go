@@ -54,7 +54,7 @@ type responses struct {
 	// head is the response object's fixed members, from `{"id":` to the
 	// comma before "status".
 	head  []byte
-	stem  string // of the item ids: the response id without "resp_"
+	stem  string // of the item ids: the response id's tail
 	seq   int64
 	begun bool // response.created and response.in_progress were written
 	items []responseItem
@@ -76,7 +76,7 @@ type responseItem struct {
 func newResponses(w io.Writer, opts Options, streamed bool) *responses {
 	id, created := opts.response()
 	r := &responses{w: w, streamed: streamed, reasoning: opts.IncludeReasoning, max: opts.MaxBufferedBytes,
-		stem: strings.TrimPrefix(id, "resp_")}
+		stem: idStem(id)}
 	if r.max <= 0 {
 		r.max = DefaultMaxBufferedBytes
 	}
@@ -436,6 +436,18 @@ func appendResponsesUsage(b []byte, u *event.Usage) []byte {
 	b = append(b, `,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":`...)
 	b = strconv.AppendInt(b, int64(u.TotalTokens), 10)
 	return append(b, '}')
+}
+
+// idStem is what the item ids of response id have in common: its last 22
+// characters (ids end in their random or MAC part, unique per response),
+// or all of it after "resp_" when shorter.
+func idStem(id string) string {
+	const n = 22
+	stem := strings.TrimPrefix(id, "resp_")
+	if len(stem) > n {
+		stem = stem[len(stem)-n:]
+	}
+	return stem
 }
 
 func appendStringOrNull(b []byte, s string) []byte {
