@@ -14,8 +14,8 @@ func TestResponseIDs(t *testing.T) {
 	}
 	sid := is.New("alice")
 	id := is.NewResponseID("alice", sid)
-	if !strings.HasPrefix(id, "resp_") || len(id) != ResponseIDLen {
-		t.Fatalf("response id %q: want resp_ and %d characters", id, ResponseIDLen)
+	if !strings.HasPrefix(id, "resp_") || len(id) != ResponseIDLen || ResponseIDLen != 89 {
+		t.Fatalf("response id %q (ResponseIDLen %d): want resp_ and the 89 characters the README states", id, ResponseIDLen)
 	}
 	if other := is.NewResponseID("alice", sid); other == id {
 		t.Fatal("two answers in one session got the same response id")
