@@ -6,10 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
+	"github.com/agentgate/agentgate/internal/upstream"
 )
 
 const (
@@ -312,4 +316,33 @@ func TestResponsesReasoningOnRequest(t *testing.T) {
 			t.Errorf("asked %q: reasoning item %v in %s", ask, got, body)
 		}
 	}
+}
+
+// FuzzResponsesBody: every body is either refused as the caller's fault or
+// reaches the (failing) agent, and every refusal is OpenAI's error object.
+func FuzzResponsesBody(f *testing.F) {
+	for _, s := range []string{`{"model":"demo","input":"hi"}`, `{"model":"demo","input":[{"role":"user","content":[{"type":"input_text","text":"hi"}]}]}`,
+		`{"model":"demo","input":[{"type":"item_reference","id":"x"},{"role":"system","content":"s"}]}`, `{"model":"demo","input":"hi","previous_response_id":"resp_x"}`,
+		`{"model":"demo","input":"hi","tools":[]}`, `{"model":"demo","input":{"role":"user"}}`, `[]`, `{"model":1}`} {
+		f.Add([]byte(s))
+	}
+	inv := &pipeInvoker{err: &upstream.Error{Kind: upstream.KindInternal, Err: errors.New("x")}}
+	issuer, _ := session.NewIssuer(session.RandomKey())
+	gw, err := New(Options{Agents: map[string]upstream.Invoker{"demo": inv}, DefaultAgent: "demo", Sessions: issuer, Auth: auth.None{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/responses", bytes.NewReader(body)))
+		if rec.Code != http.StatusBadGateway && (rec.Code < 400 || rec.Code > 499) {
+			t.Fatalf("status %d for %q", rec.Code, body)
+		}
+		var e struct {
+			Error struct{ Message, Type, Code string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Type == "" || e.Error.Message == "" {
+			t.Fatalf("body %q is not OpenAI's error object", rec.Body.Bytes())
+		}
+	})
 }
