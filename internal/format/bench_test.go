@@ -18,7 +18,7 @@ func BenchmarkEncoder(b *testing.B) {
 	e := event.Event{Kind: event.KindText, Text: text}
 	delta, _ := json.Marshal(map[string]any{"event": map[string]any{"contentBlockDelta": map[string]any{"delta": map[string]string{"text": text}, "contentBlockIndex": 0}}})
 	block := append(append([]byte("data: "), delta...), "\n\n"...)
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON} {
+	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON} {
 		b.Run(string(n), func(b *testing.B) {
 			opts := openAIOptions()
 			b.SetBytes(int64(len(text)))
@@ -26,7 +26,7 @@ func BenchmarkEncoder(b *testing.B) {
 			enc := format.New(n, io.Discard, opts)
 			i := 0
 			for b.Loop() {
-				// openai-json holds the whole answer, so it cannot take
+				// openai-json and responses hold the whole answer, so they cannot take
 				// b.N deltas: start a new response as a new request would.
 				if i++; i%1024 == 0 {
 					enc = format.New(n, io.Discard, opts)
@@ -53,7 +53,7 @@ func BenchmarkStream(b *testing.B) {
 	}
 	events = append(events, event.Event{Kind: event.KindMessageStop, StopReason: "end_turn"},
 		metadata(`{"usage":{"inputTokens":10,"outputTokens":64,"totalTokens":74},"metrics":{"latencyMs":900}}`))
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON} {
+	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON} {
 		b.Run(string(n), func(b *testing.B) {
 			opts := openAIOptions()
 			opts.IncludeUsage = true

@@ -133,7 +133,7 @@ func checkAgentError(t *testing.T, seed uint64, text string, at uint8) {
 
 // wantAnswer is what a client of v reads of pieces.
 func wantAnswer(v variant, pieces []piece, failed bool) string {
-	if v.format == format.OpenAIJSON && failed {
+	if (v.format == format.OpenAIJSON || v.format == format.ResponsesJSON) && failed {
 		return "" // the gateway answers with a status instead
 	}
 	var b, reasoning strings.Builder
@@ -154,7 +154,7 @@ func wantAnswer(v variant, pieces []piece, failed bool) string {
 
 // answer is the content a client of format f reads in out, in order: text,
 // and tool input and reasoning where f shows them (openai-json's reasoning
-// after its content).
+// after its content; the Responses formats' in the order of their items).
 func answer(f format.Name, out []byte) (string, error) {
 	var b strings.Builder
 	switch f {
@@ -216,6 +216,27 @@ func answer(f format.Name, out []byte) (string, error) {
 		}
 		for _, c := range obj.Choices {
 			b.WriteString(c.Message.Content + c.Message.ReasoningContent)
+		}
+	case format.Responses:
+		evs, err := responsesEvents(out)
+		if err != nil {
+			return "", err
+		}
+		for _, ev := range evs {
+			if ev.Type == "response.output_text.delta" || ev.Type == "response.reasoning_summary_text.delta" {
+				b.WriteString(ev.Delta)
+			}
+		}
+	case format.ResponsesJSON:
+		if len(out) == 0 {
+			return "", nil
+		}
+		var obj responseObject
+		if err := json.Unmarshal(out, &obj); err != nil {
+			return "", err
+		}
+		for _, it := range obj.Output {
+			b.WriteString(it.text())
 		}
 	}
 	return b.String(), nil

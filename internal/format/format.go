@@ -41,6 +41,12 @@ const (
 	// It is what /v1/chat/completions answers without "stream": true, so
 	// it is not a value of the "response" field: Parse refuses it.
 	OpenAIJSON Name = "openai-json"
+	// Responses is an OpenAI Responses API event stream, and ResponsesJSON
+	// one Responses API response object, written at Finish. They are what
+	// /v1/responses answers, with "stream": true and without; like
+	// OpenAIJSON, neither is a value of the "response" field.
+	Responses     Name = "responses"
+	ResponsesJSON Name = "responses-json"
 )
 
 // Names lists the format names a request may ask for, in the order help
@@ -121,9 +127,10 @@ type Encoder interface {
 // encoder holds until Finish.
 const DefaultMaxBufferedBytes = 8 << 20
 
-// ErrResponseTooLarge is returned, wrapped, by an encoder that buffers the
-// whole answer (OpenAIJSON) when the answer outgrows
-// Options.MaxBufferedBytes. Nothing has been written when it is returned.
+// ErrResponseTooLarge is returned, wrapped, by an encoder that holds the
+// whole answer (OpenAIJSON, and the Responses formats, whose closing events
+// repeat it) when the answer outgrows Options.MaxBufferedBytes. A buffering
+// encoder has written nothing when it is returned.
 var ErrResponseTooLarge = errors.New("format: response too large to buffer")
 
 // Options configure an Encoder. The zero value suits original and
@@ -150,9 +157,12 @@ type Options struct {
 	// time.Now.
 	Now func() time.Time
 	// MaxBufferedBytes bounds the text (answer and included reasoning) that
-	// OpenAIJSON holds until Finish; zero or less means
-	// DefaultMaxBufferedBytes.
+	// OpenAIJSON holds until Finish, and the Responses formats hold for
+	// their closing events; zero or less means DefaultMaxBufferedBytes.
 	MaxBufferedBytes int
+	// Responses is what the Responses formats' response object reports of
+	// its request. The response id is ID ("resp_…"), generated when empty.
+	Responses ResponsesRequest
 }
 
 // New returns the encoder for name writing to w. An unknown name gives
@@ -167,6 +177,10 @@ func New(name Name, w io.Writer, opts Options) Encoder {
 		return newOpenAI(w, opts)
 	case OpenAIJSON:
 		return newOpenAIJSON(w, opts)
+	case Responses:
+		return newResponses(w, opts, true)
+	case ResponsesJSON:
+		return newResponses(w, opts, false)
 	default:
 		return &original{w: w}
 	}
@@ -200,11 +214,21 @@ func (d deltas) shows(k event.Kind) bool {
 	return false
 }
 
-// completion returns the id and creation time the OpenAI formats report.
+// completion returns the id and creation time the OpenAI chat formats
+// report.
 func (o Options) completion() (id string, created int64) {
+	return o.idAndTime("chatcmpl-")
+}
+
+// response returns the id and creation time the Responses formats report.
+func (o Options) response() (id string, created int64) {
+	return o.idAndTime("resp_")
+}
+
+func (o Options) idAndTime(prefix string) (id string, created int64) {
 	id = o.ID
 	if id == "" {
-		id = "chatcmpl-" + rand.Text()
+		id = prefix + rand.Text()
 	}
 	now := o.Now
 	if now == nil {

@@ -18,7 +18,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %q, %v", n, got, err)
 		}
 	}
-	for _, s := range []string{"", "openai-json", "OpenAI", "json"} {
+	for _, s := range []string{"", "openai-json", "responses", "responses-json", "OpenAI", "json"} {
 		_, err := format.Parse(s)
 		if err == nil || !strings.Contains(err.Error(), "original, transformed, ndjson, openai") {
 			t.Errorf("Parse(%q) = %v, want an error listing the valid names", s, err)

@@ -15,7 +15,9 @@ import (
 // the gateway does, with and without heartbeats, and checks that nothing
 // panics and that every output is well framed: original is the upstream
 // bytes plus at most a terminal error event, ndjson is JSON lines, openai
-// is SSE of JSON ending in [DONE], openai-json is one object or nothing.
+// is SSE of JSON ending in [DONE], openai-json is one object or nothing,
+// responses is SSE of numbered typed events ending in a terminal one, and
+// responses-json is one response object or nothing.
 func FuzzEncoders(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "streams", "*.sse"))
 	for _, p := range paths {
@@ -28,6 +30,7 @@ func FuzzEncoders(f *testing.F) {
 	f.Add([]byte("data: {\"event\":{\"contentBlockDelta\":{\"delta\":{\"text\":\"a\"}}}}\r\n\r"), true)
 	f.Add([]byte("\uFEFFdata: \"x\"\n\ndata: {\"error\":\"boom\"}\n\n"), false)
 	f.Add([]byte("data: {\"event\":{\"metadata\":{\"usage\":{\"inputTokens\":1e3}}}}\n\n"), true)
+	f.Add([]byte("data: {\"event\":{\"metadata\":{\"usage\":{}}}}\n\n"), false) // usage before any text
 	f.Fuzz(func(t *testing.T, input []byte, cut bool) {
 		body := func() io.Reader {
 			if cut {
@@ -58,14 +61,15 @@ func FuzzEncoders(f *testing.F) {
 }
 
 // fuzzVariants is every format, with everything included, and a small
-// bound for openai-json so that the fuzzer reaches it.
+// bound for the formats that hold the answer so that the fuzzer reaches it.
 func fuzzVariants() []variant {
 	all := openAIOptions()
 	all.IncludeTools, all.IncludeReasoning, all.IncludeUsage = true, true, true
 	small := all
 	small.MaxBufferedBytes = 64
 	vs := []variant{{"openai-json-small", format.OpenAIJSON, small}}
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON} {
+	vs = append(vs, variant{"responses-small", format.Responses, small}, variant{"responses-json-small", format.ResponsesJSON, small})
+	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON} {
 		vs = append(vs, variant{string(n), n, all}, variant{string(n) + "-plain", n, openAIOptions()})
 	}
 	return vs

@@ -147,7 +147,23 @@ func variants() []variant {
 		{"openai-usage-reasoning", format.OpenAI, usage},
 		{"openai-json", format.OpenAIJSON, openAIOptions()},
 		{"openai-json-reasoning", format.OpenAIJSON, reasoning},
+		{"responses", format.Responses, responsesOptions()},
+		{"responses-reasoning", format.Responses, withReasoning(responsesOptions())},
+		{"responses-json", format.ResponsesJSON, responsesOptions()},
+		{"responses-json-reasoning", format.ResponsesJSON, withReasoning(responsesOptions())},
 	}
+}
+
+// responsesOptions are the options the Responses golden files were
+// written with: a continued response with instructions and a token cap.
+func responsesOptions() format.Options {
+	return format.Options{Model: "demo", ID: "resp_req-0042", Now: func() time.Time { return fixed },
+		Responses: format.ResponsesRequest{Instructions: "Answer in haiku.", PreviousResponseID: "resp_req-0041", MaxOutputTokens: 64}}
+}
+
+func withReasoning(o format.Options) format.Options {
+	o.IncludeReasoning = true
+	return o
 }
 
 // checkFraming reports what is wrong with out as a response in format f,
@@ -164,6 +180,10 @@ func checkFraming(f format.Name, r run, out []byte) error {
 		return checkOpenAIJSON(r, out)
 	case format.Transformed:
 		return checkTransformed(r, out)
+	case format.Responses:
+		return checkResponses(r, out)
+	case format.ResponsesJSON:
+		return checkResponsesJSON(r, out)
 	}
 	return fmt.Errorf("no check for format %q", f)
 }
@@ -363,7 +383,7 @@ func mustJSON(v any) []byte {
 // both alike.
 func sameAnswer(f format.Name, plain, beating []byte) error {
 	switch f {
-	case format.Original, format.OpenAI:
+	case format.Original, format.OpenAI, format.Responses:
 		a, b := dispatched(plain), dispatched(beating)
 		if len(a) != len(b) {
 			return fmt.Errorf("%d events without heartbeats, %d with", len(a), len(b))

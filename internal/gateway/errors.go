@@ -24,6 +24,8 @@ type apiError struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration
+	// Param names the request field at fault, for OpenAI's error shape.
+	Param string
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -57,7 +59,7 @@ func publicError(err error, agent string, started bool) *apiError {
 	case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
 		return &apiError{Status: http.StatusBadGateway, Code: "upstream_event_too_large", Message: "the agent sent an event larger than the gateway accepts"}
 	case errors.Is(err, format.ErrResponseTooLarge):
-		return &apiError{Status: http.StatusBadGateway, Code: "response_too_large", Message: "the answer is too large for a non-streamed response; ask for a stream"}
+		return &apiError{Status: http.StatusBadGateway, Code: "response_too_large", Message: "the answer is too large for the gateway to hold; ask for a streamed chat completion"}
 	case started:
 		return &apiError{Status: http.StatusBadGateway, Code: "upstream_stream_broken", Message: "the agent's stream ended unexpectedly"}
 	case !errors.As(err, &ue):
@@ -184,9 +186,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *apiError)
 	w.WriteHeader(e.Status)
 	setOutcome(r.Context(), e.Code)
 	if state(r.Context()).openAIShape {
+		var param *string
+		if e.Param != "" {
+			param = &e.Param
+		}
 		body, _ := json.Marshal(struct {
 			Error openAIError `json:"error"`
-		}{openAIError{Message: e.Message + " (request id " + requestID(r.Context()) + ")", Type: openAIErrorType(e.Status), Code: e.Code}})
+		}{openAIError{Message: e.Message + " (request id " + requestID(r.Context()) + ")", Type: openAIErrorType(e.Status), Param: param, Code: e.Code}})
 		_, _ = w.Write(append(body, '\n'))
 		return
 	}

@@ -101,7 +101,7 @@ func (s *Server) handleChatCompletions() http.Handler {
 		p := principal(r.Context())
 		inv, ok := s.agentFor(req.Model, p)
 		if !ok {
-			s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "model_not_found", Message: "model: no agent named " + safeName(req.Model)})
+			s.writeError(w, r, modelNotFound(req.Model))
 			return
 		}
 		li := state(r.Context())
@@ -160,23 +160,47 @@ func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (*chatReques
 	return &req, nil
 }
 
+// openAIModel is OpenAI's model object, for an agent.
+type openAIModel struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func newOpenAIModel(name string) openAIModel {
+	return openAIModel{ID: name, Object: "model", OwnedBy: "agentgate"}
+}
+
+// modelNotFound answers a model that names no agent the caller may use.
+func modelNotFound(name string) *apiError {
+	return &apiError{Status: http.StatusNotFound, Code: "model_not_found", Message: "model: no agent named " + safeName(name), Param: "model"}
+}
+
 // handleModels serves GET /v1/models: the agents the caller may use.
 func (s *Server) handleModels() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		type model struct {
-			ID      string `json:"id"`
-			Object  string `json:"object"`
-			Created int64  `json:"created"`
-			OwnedBy string `json:"owned_by"`
-		}
 		list := struct {
-			Object string  `json:"object"`
-			Data   []model `json:"data"`
-		}{Object: "list", Data: []model{}}
+			Object string        `json:"object"`
+			Data   []openAIModel `json:"data"`
+		}{Object: "list", Data: []openAIModel{}}
 		for _, name := range s.agentsFor(principal(r.Context())) {
-			list.Data = append(list.Data, model{ID: name, Object: "model", OwnedBy: "agentgate"})
+			list.Data = append(list.Data, newOpenAIModel(name))
 		}
 		writeJSON(w, list)
+	})
+}
+
+// handleModel serves GET /v1/models/{id}: one agent the caller may use,
+// or OpenAI's 404.
+func (s *Server) handleModel() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("id")
+		if _, ok := s.agentFor(name, principal(r.Context())); !ok {
+			s.writeError(w, r, modelNotFound(name))
+			return
+		}
+		writeJSON(w, newOpenAIModel(name))
 	})
 }
 

@@ -19,6 +19,8 @@ func (s *Server) routes() http.Handler {
 	handle("POST /agents/{name}/invocations", s.withAuth(s.handleInvoke(namedAgent)))
 	handle("POST /v1/chat/completions", withOpenAIErrors(s.withAuth(s.handleChatCompletions())))
 	handle("GET /v1/models", withOpenAIErrors(s.withAuth(s.handleModels())))
+	handle("GET /v1/models/{id}", withOpenAIErrors(s.withAuth(s.handleModel())))
+	handle("POST /v1/responses", withOpenAIErrors(s.withAuth(s.handleResponses())))
 	handle("GET /agents", s.withAuth(s.handleAgents()))
 	handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
 	handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
