@@ -15,7 +15,8 @@ import (
 // the gateway does, with and without heartbeats, and checks that nothing
 // panics and that every output is well framed: original is the upstream
 // bytes plus at most a terminal error event, ndjson is JSON lines, openai
-// is SSE of JSON ending in [DONE], openai-json is one object or nothing.
+// is SSE of JSON ending in [DONE], openai-json is one object or nothing,
+// ui is parts the AI SDK's stream processor accepts.
 func FuzzEncoders(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "streams", "*.sse"))
 	for _, p := range paths {
@@ -65,7 +66,7 @@ func fuzzVariants() []variant {
 	small := all
 	small.MaxBufferedBytes = 64
 	vs := []variant{{"openai-json-small", format.OpenAIJSON, small}}
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON} {
+	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.UI} {
 		vs = append(vs, variant{string(n), n, all}, variant{string(n) + "-plain", n, openAIOptions()})
 	}
 	return vs
