@@ -19,6 +19,10 @@ func (s *Server) routes() http.Handler {
 	handle("POST /agents/{name}/invocations", s.withAuth(s.handleInvoke(namedAgent)))
 	handle("POST /v1/chat/completions", withOpenAIErrors(s.withAuth(s.handleChatCompletions())))
 	handle("GET /v1/models", withOpenAIErrors(s.withAuth(s.handleModels())))
+	handle("POST /ui/agents/{name}", s.withAuth(s.handleUIChat(namedAgent)))
+	handle("GET /ui/agents/{name}/{id}/stream", s.withAuth(s.handleUIResume(namedAgent)))
+	handle("POST /api/chat", s.withAuth(s.handleUIChat(defaultAgent)))
+	handle("GET /api/chat/{id}/stream", s.withAuth(s.handleUIResume(defaultAgent)))
 	handle("GET /agents", s.withAuth(s.handleAgents()))
 	handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
 	handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
@@ -47,14 +51,17 @@ func (s *Server) handleNoRoute() http.Handler {
 		p := r.URL.EscapedPath()
 		getOnly := p == "/healthz" || p == "/readyz" || (p == "/metrics" && s.opts.MetricsHandler != nil) ||
 			(s.opts.Chat && slices.Contains(web.Paths(), p))
+		allow := uiAllow(p)
 		if p == "/" || isInvocationsPath(p) || getOnly {
-			allow := "GET, POST"
+			allow = "GET, POST"
 			if p != "/" {
 				allow = "POST"
 			}
 			if getOnly {
 				allow = "GET"
 			}
+		}
+		if allow != "" {
 			w.Header().Set("Allow", allow)
 			s.writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 				Message: "method " + r.Method + " is not allowed here; use " + allow})

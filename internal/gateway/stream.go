@@ -48,6 +48,9 @@ func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, he
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set(SessionHeader, sessionID)
+	if a, ok := enc.(format.Announcer); ok {
+		h.Set(a.Announce())
+	}
 	if st.buffered {
 		return st
 	}
