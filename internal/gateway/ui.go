@@ -69,7 +69,6 @@ func (s *Server) handleUIResume(from agentFrom) http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
-		setOutcome(r.Context(), "no_stream")
 	})
 }
 
