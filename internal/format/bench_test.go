@@ -18,7 +18,7 @@ func BenchmarkEncoder(b *testing.B) {
 	e := event.Event{Kind: event.KindText, Text: text}
 	delta, _ := json.Marshal(map[string]any{"event": map[string]any{"contentBlockDelta": map[string]any{"delta": map[string]string{"text": text}, "contentBlockIndex": 0}}})
 	block := append(append([]byte("data: "), delta...), "\n\n"...)
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON} {
+	for _, n := range allFormats {
 		b.Run(string(n), func(b *testing.B) {
 			opts := openAIOptions()
 			b.SetBytes(int64(len(text)))
@@ -53,7 +53,7 @@ func BenchmarkStream(b *testing.B) {
 	}
 	events = append(events, event.Event{Kind: event.KindMessageStop, StopReason: "end_turn"},
 		metadata(`{"usage":{"inputTokens":10,"outputTokens":64,"totalTokens":74},"metrics":{"latencyMs":900}}`))
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON} {
+	for _, n := range allFormats {
 		b.Run(string(n), func(b *testing.B) {
 			opts := openAIOptions()
 			opts.IncludeUsage = true

@@ -199,6 +199,8 @@ func answer(f format.Name, out []byte) (string, error) {
 				b.WriteString(c.Delta.Content + c.Delta.ReasoningContent)
 			}
 		}
+	case format.UI:
+		return uiAnswer(out)
 	case format.OpenAIJSON:
 		if len(out) == 0 {
 			return "", nil

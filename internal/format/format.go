@@ -47,11 +47,13 @@ const (
 	// OpenAIJSON, neither is a value of the "response" field.
 	Responses     Name = "responses"
 	ResponsesJSON Name = "responses-json"
+	// UI is the AI SDK's UI message stream (v1), what useChat reads.
+	UI Name = "ui"
 )
 
 // Names lists the format names a request may ask for, in the order help
 // texts show them.
-var Names = []Name{Original, Transformed, NDJSON, OpenAI}
+var Names = []Name{Original, Transformed, NDJSON, OpenAI, UI}
 
 // Parse returns the format named s, or an error that lists the valid ones.
 func Parse(s string) (Name, error) {
@@ -123,6 +125,13 @@ type Encoder interface {
 	Fail(f Failure) error
 }
 
+// Announcer is implemented by an encoder whose protocol names itself in a
+// response header beside Content-Type (UI's x-vercel-ai-ui-message-stream:
+// v1); the gateway sets it with the other headers.
+type Announcer interface {
+	Announce() (header, value string)
+}
+
 // DefaultMaxBufferedBytes is the default bound on the text an OpenAIJSON
 // encoder holds until Finish.
 const DefaultMaxBufferedBytes = 8 << 20
@@ -144,14 +153,16 @@ type Options struct {
 	// IncludeTools adds tool-input deltas to Transformed and NDJSON, which
 	// leave them out by default. The OpenAI formats ignore it: tools run
 	// inside the agent, and a tool_calls delta would ask the client to run
-	// them.
+	// them. UI ignores it too: its tool parts need the tool's name, which
+	// the event model does not carry.
 	IncludeTools bool
-	// IncludeReasoning adds reasoning deltas to Transformed and NDJSON, and
-	// "reasoning_content" to the OpenAI formats, which leave them out by
-	// default.
+	// IncludeReasoning adds reasoning deltas to Transformed and NDJSON,
+	// "reasoning_content" to the OpenAI formats and reasoning parts to UI,
+	// which leave them out by default.
 	IncludeReasoning bool
 	// ID is the response id the OpenAI formats report, such as
-	// "chatcmpl-<request id>". New generates one when it is empty.
+	// "chatcmpl-<request id>", and the message id UI reports. New
+	// generates one when it is empty.
 	ID string
 	// Now gives the OpenAI formats their "created" time; nil means
 	// time.Now.
@@ -181,6 +192,8 @@ func New(name Name, w io.Writer, opts Options) Encoder {
 		return newResponses(w, opts, true)
 	case ResponsesJSON:
 		return newResponses(w, opts, false)
+	case UI:
+		return newUI(w, opts)
 	default:
 		return &original{w: w}
 	}

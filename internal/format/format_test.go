@@ -20,7 +20,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, s := range []string{"", "openai-json", "responses", "responses-json", "OpenAI", "json"} {
 		_, err := format.Parse(s)
-		if err == nil || !strings.Contains(err.Error(), "original, transformed, ndjson, openai") {
+		if err == nil || !strings.Contains(err.Error(), "original, transformed, ndjson, openai, ui") {
 			t.Errorf("Parse(%q) = %v, want an error listing the valid names", s, err)
 		}
 	}
@@ -76,6 +76,9 @@ func TestFailShapes(t *testing.T) {
 		{format.OpenAI, `data: {"error":{"message":"the agent did not answer in time <\"&\"> (request id req-7)","type":"server_error","param":null,"code":"upstream_timeout"}}` + "\n\n" +
 			"data: [DONE]\n\n"},
 		{format.OpenAIJSON, ""},
+		{format.UI, `data: {"type":"start","messageId":"chatcmpl-req-0042"}` + "\n\n" +
+			`data: {"type":"error","errorText":"the agent did not answer in time <\"&\"> (upstream_timeout, request id req-7)"}` + "\n\n" +
+			"data: [DONE]\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
@@ -100,6 +103,7 @@ func TestHeartbeat(t *testing.T) {
 		{format.NDJSON, `{"type":"ping"}` + "\n"},
 		{format.OpenAI, ": keep-alive\n\n"},
 		{format.OpenAIJSON, ""},
+		{format.UI, ": keep-alive\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
@@ -335,7 +339,7 @@ func TestOpenAIDefaults(t *testing.T) {
 // TestEmptyDeltasAreSkipped checks that a delta without text writes no
 // line or chunk of its own.
 func TestEmptyDeltasAreSkipped(t *testing.T) {
-	for _, f := range []format.Name{format.Transformed, format.NDJSON, format.OpenAI} {
+	for _, f := range []format.Name{format.Transformed, format.NDJSON, format.OpenAI, format.UI} {
 		var out bytes.Buffer
 		enc := format.New(f, &out, format.Options{IncludeTools: true, IncludeReasoning: true})
 		for _, k := range []event.Kind{event.KindText, event.KindToolUse, event.KindReasoning} {

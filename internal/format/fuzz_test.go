@@ -16,8 +16,9 @@ import (
 // panics and that every output is well framed: original is the upstream
 // bytes plus at most a terminal error event, ndjson is JSON lines, openai
 // is SSE of JSON ending in [DONE], openai-json is one object or nothing,
-// responses is SSE of numbered typed events ending in a terminal one, and
-// responses-json is one response object or nothing.
+// responses is SSE of numbered typed events ending in a terminal one,
+// responses-json is one response object or nothing, and ui is parts the AI
+// SDK's stream processor accepts.
 func FuzzEncoders(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "streams", "*.sse"))
 	for _, p := range paths {
@@ -69,7 +70,7 @@ func fuzzVariants() []variant {
 	small.MaxBufferedBytes = 64
 	vs := []variant{{"openai-json-small", format.OpenAIJSON, small}}
 	vs = append(vs, variant{"responses-small", format.Responses, small}, variant{"responses-json-small", format.ResponsesJSON, small})
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON} {
+	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON, format.UI} {
 		vs = append(vs, variant{string(n), n, all}, variant{string(n) + "-plain", n, openAIOptions()})
 	}
 	return vs

@@ -124,6 +124,8 @@ func openAIOptions() format.Options {
 	return format.Options{Model: "demo", ID: "chatcmpl-req-0042", Now: func() time.Time { return fixed }}
 }
 
+func uiOptions() format.Options { return format.Options{ID: "msg-req-0042"} }
+
 // variant is a format with the options a golden file was written with.
 type variant struct {
 	name   string
@@ -137,6 +139,8 @@ func variants() []variant {
 	usage.IncludeUsage, usage.IncludeReasoning = true, true
 	reasoning := openAIOptions()
 	reasoning.IncludeReasoning = true
+	uiReasoning := uiOptions()
+	uiReasoning.IncludeReasoning = true
 	return []variant{
 		{"original", format.Original, format.Options{}},
 		{"transformed", format.Transformed, format.Options{}},
@@ -151,6 +155,8 @@ func variants() []variant {
 		{"responses-reasoning", format.Responses, withReasoning(responsesOptions())},
 		{"responses-json", format.ResponsesJSON, responsesOptions()},
 		{"responses-json-reasoning", format.ResponsesJSON, withReasoning(responsesOptions())},
+		{"ui", format.UI, uiOptions()},
+		{"ui-reasoning", format.UI, uiReasoning},
 	}
 }
 
@@ -184,6 +190,8 @@ func checkFraming(f format.Name, r run, out []byte) error {
 		return checkResponses(r, out)
 	case format.ResponsesJSON:
 		return checkResponsesJSON(r, out)
+	case format.UI:
+		return checkUI(r, out)
 	}
 	return fmt.Errorf("no check for format %q", f)
 }
@@ -383,7 +391,7 @@ func mustJSON(v any) []byte {
 // both alike.
 func sameAnswer(f format.Name, plain, beating []byte) error {
 	switch f {
-	case format.Original, format.OpenAI, format.Responses:
+	case format.Original, format.OpenAI, format.Responses, format.UI:
 		a, b := dispatched(plain), dispatched(beating)
 		if len(a) != len(b) {
 			return fmt.Errorf("%d events without heartbeats, %d with", len(a), len(b))

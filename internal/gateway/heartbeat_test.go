@@ -20,6 +20,7 @@ func TestHeartbeatsKeepASilentStreamAlive(t *testing.T) {
 		{"original", ": keep-alive\n\n"},
 		{"openai", ": keep-alive\n\n"},
 		{"ndjson", "{\"type\":\"ping\"}\n"},
+		{"ui", ": keep-alive\n\n"},
 		{"transformed", ""},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,10 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/models", withOpenAIErrors(s.withAuth(s.handleModels())))
 	handle("GET /v1/models/{id}", withOpenAIErrors(s.withAuth(s.handleModel())))
 	handle("POST /v1/responses", withOpenAIErrors(s.withAuth(s.handleResponses())))
+	handle("POST /ui/agents/{name}", s.withAuth(s.handleUIChat(namedAgent)))
+	handle("GET /ui/agents/{name}/{id}/stream", s.withAuth(s.handleUIResume(namedAgent)))
+	handle("POST /api/chat", s.withAuth(s.handleUIChat(defaultAgent)))
+	handle("GET /api/chat/{id}/stream", s.withAuth(s.handleUIResume(defaultAgent)))
 	handle("GET /agents", s.withAuth(s.handleAgents()))
 	handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
 	handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
@@ -49,14 +53,17 @@ func (s *Server) handleNoRoute() http.Handler {
 		p := r.URL.EscapedPath()
 		getOnly := p == "/healthz" || p == "/readyz" || (p == "/metrics" && s.opts.MetricsHandler != nil) ||
 			(s.opts.Chat && slices.Contains(web.Paths(), p))
+		allow := uiAllow(p)
 		if p == "/" || isInvocationsPath(p) || getOnly {
-			allow := "GET, POST"
+			allow = "GET, POST"
 			if p != "/" {
 				allow = "POST"
 			}
 			if getOnly {
 				allow = "GET"
 			}
+		}
+		if allow != "" {
 			w.Header().Set("Allow", allow)
 			s.writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 				Message: "method " + r.Method + " is not allowed here; use " + allow})

@@ -48,6 +48,9 @@ func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, he
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set(SessionHeader, sessionID)
+	if a, ok := enc.(format.Announcer); ok {
+		h.Set(a.Announce())
+	}
 	if st.buffered {
 		return st
 	}
@@ -55,7 +58,11 @@ func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, he
 	st.flush()
 	if heartbeat > 0 {
 		st.every = heartbeat
+		// Under the lock: the first beat may fire before AfterFunc returns,
+		// and it reads the timer.
+		st.mu.Lock()
 		st.timer = time.AfterFunc(heartbeat, st.beat)
+		st.mu.Unlock()
 	}
 	return st
 }

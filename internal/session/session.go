@@ -1,7 +1,9 @@
 // Package session issues runtime session ids bound to the principal that
 // started them. An id carries an HMAC over the principal and its random
 // part, so any gateway instance holding the key can tell, without a shared
-// store, whether an id belongs to the caller.
+// store, whether an id belongs to the caller. Derive maps a conversation
+// name the client chose (an AI SDK chat id) to such an id, again with no
+// store.
 package session
 
 import (

@@ -93,3 +93,40 @@ func TestOneSpellingPerID(t *testing.T) {
 		}
 	}
 }
+
+func TestDerive(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	is, _ := NewIssuer(key)
+	id := is.Derive("alice", ScopeChat, "chat-1")
+	if len(id) != IDLen || is.Check("alice", id) != nil {
+		t.Fatalf("derived id %q (%d characters) is not one Check accepts for its principal", id, len(id))
+	}
+	other, _ := NewIssuer(key)
+	rotated, _ := NewIssuer([]byte(strings.Repeat("n", 32)), key)
+	tests := []struct {
+		name string
+		got  string
+		same bool
+	}{
+		{"the same chat gives the same id", is.Derive("alice", ScopeChat, "chat-1"), true},
+		{"another instance with the key gives the same id", other.Derive("alice", ScopeChat, "chat-1"), true},
+		{"another chat gives another id", is.Derive("alice", ScopeChat, "chat-2"), false},
+		{"another principal's chat of the same id is another session", is.Derive("bob", ScopeChat, "chat-1"), false},
+		{"another scope gives another id", is.Derive("alice", "thread", "chat-1"), false},
+		{"fields do not run into each other", is.Derive("alice", ScopeChat+"\x00", "\x00chat-1"), false},
+		{"a rotated key gives another id", rotated.Derive("alice", ScopeChat, "chat-1"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if (tt.got == id) != tt.same {
+				t.Fatalf("Derive gave %q, first %q: want same %v", tt.got, id, tt.same)
+			}
+		})
+	}
+	if err := is.Check("bob", id); !errors.Is(err, ErrForeign) {
+		t.Errorf("Check of alice's derived id for bob = %v, want ErrForeign", err)
+	}
+	if err := rotated.Check("alice", id); err != nil {
+		t.Errorf("after rotation the derived id is refused: %v", err)
+	}
+}
