@@ -17,11 +17,11 @@ import (
 const replicaGateway = `defaultAgent: demo
 agents:
   demo:
-    arn: %s
+    arn: {{ARN}}
 auth:
   apiKeys:
     - name: replica
-      hash: %s
+      hash: {{KEYHASH}}
 network:
   trustedProxies: ["0.0.0.0/0", "::/0"]
 limits:

@@ -96,9 +96,10 @@ func buildBootstrap(t *testing.T) string {
 }
 
 // startReplica synthesizes the example settings, with the gateway section
-// gateway (a format string given the runtime's ARN and an API key's hash),
-// and runs the result.
-func startReplica(t *testing.T, delay time.Duration, gateway string) *replica {
+// gateway, and runs the result. In gateway, {{ARN}} stands for the local
+// runtime's ARN, {{KEYHASH}} for the hash of the replica's API key, and
+// each of vars' keys for its value.
+func startReplica(t *testing.T, delay time.Duration, gateway string, vars ...string) *replica {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("the replica builds and runs the whole deployment; -short skips it")
@@ -138,7 +139,7 @@ func startReplica(t *testing.T, delay time.Duration, gateway string) *replica {
 	}
 	s.Account, s.Region = "123456789012", "eu-west-1"
 	s.Lambda.Code = code
-	gatewayYAML(t, s, fmt.Sprintf(gateway, l.ARN, hash))
+	gatewayYAML(t, s, strings.NewReplacer(append([]string{"{{ARN}}", l.ARN, "{{KEYHASH}}", hash}, vars...)...).Replace(gateway))
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
 	if _, err := NewAgentgate(app, s); err != nil {
 		t.Fatal(err)
