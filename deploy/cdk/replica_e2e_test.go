@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentgate/agentgate/internal/agentcorelocal"
 )
 
 // replicaGateway is the gateway section the replica deploys: the local
@@ -136,5 +138,30 @@ func TestReplicaViewerWhoLeavesCancelsTheAgent(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the agent's call never ended")
+	}
+}
+
+// TestReplicaSilentAgentSurvivesOnHeartbeats: an agent silent for longer
+// than the origin read timeout between its events (the emulator holds each
+// back) would have the edge cut the stream; the gateway's heartbeats keep
+// it alive, and the answer arrives whole.
+func TestReplicaSilentAgentSurvivesOnHeartbeats(t *testing.T) {
+	rp := startReplica(t, 0, replicaGateway+"stream:\n  heartbeat: 100ms\n")
+	silence := 400 * time.Millisecond // the read timeout is 300 ms here
+	if err := rp.local.Emulator.SetFault(rp.local.ARN, agentcorelocal.Fault{DelayEach: silence, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	resp := replicaPost(t, rp.url+"/", `{"prompt":"hi","response":"ndjson"}`, "X-Api-Key", rp.apiKey)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, read error %v: %s", resp.StatusCode, err, body)
+	}
+	if !bytes.Contains(body, []byte(`{"type":"ping"}`)) || !bytes.Contains(body, []byte(`"type":"session"`)) {
+		t.Fatalf("want heartbeats and a whole answer: %s", body)
+	}
+	if took := time.Since(began); took < 2*silence {
+		t.Fatalf("the answer took %v: the agent was not held back", took)
 	}
 }

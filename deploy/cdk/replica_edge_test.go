@@ -135,7 +135,8 @@ type distribution struct {
 	forwardCookies   bool
 	forwardQuery     bool
 	originHeaders    map[string]string // origin custom headers, resolved
-	readTimeout      time.Duration
+	readTimeout      time.Duration     // between reads of the body, scaled down
+	firstByteTimeout time.Duration
 	responseHeaders  map[string]responseHeader
 	includeBody      bool
 	webACL           []*wafRule
@@ -451,7 +452,7 @@ func (e *edge) forward(w http.ResponseWriter, r *http.Request, out *http.Request
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	idle := time.AfterFunc(e.d.readTimeout, cancel)
+	idle := time.AfterFunc(e.d.firstByteTimeout, cancel)
 	defer idle.Stop()
 	resp, err := e.client.Do(out.WithContext(ctx))
 	if err != nil {

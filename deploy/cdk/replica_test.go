@@ -51,6 +51,12 @@ import (
 // the code mounted at /var/task, and AWS's endpoints, which the SDK's own
 // AWS_ENDPOINT_URL_<SERVICE> settings point at the local stand-ins.
 
+// replicaTimeScale scales the edge's timeouts down, so that a test can
+// outlast them: the origin read timeout of 60 s is 300 ms between reads of
+// a streamed body in the replica (the first byte gets the whole 60 s, as a
+// cold start here is not scaled down).
+const replicaTimeScale = 0.005
+
 // replica is one running copy of the deployment.
 type replica struct {
 	url     string // the distribution's
@@ -373,7 +379,8 @@ func (rp *replica) distribution(t *testing.T, rv *resolver, s *Settings) *distri
 	d.forwardCookies = get(t, policy, "CookiesConfig", "CookieBehavior") == "all"
 	d.forwardQuery = get(t, policy, "QueryStringsConfig", "QueryStringBehavior") == "all"
 	origin := get(t, dist, "Origins", 0)
-	d.readTimeout = time.Duration(get(t, origin, "CustomOriginConfig", "OriginReadTimeout").(float64)) * time.Second
+	d.firstByteTimeout = time.Duration(get(t, origin, "CustomOriginConfig", "OriginReadTimeout").(float64)) * time.Second
+	d.readTimeout = time.Duration(float64(d.firstByteTimeout) * replicaTimeScale)
 	if hs, ok := origin.(map[string]any)["OriginCustomHeaders"].([]any); ok {
 		for _, h := range hs {
 			h := h.(map[string]any)
