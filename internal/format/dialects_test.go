@@ -34,7 +34,7 @@ func (p *pieces) Read(out []byte) (int, error) {
 	return n, nil
 }
 
-var allFormats = []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON, format.UI}
+var allFormats = []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON, format.UI, format.AGUI}
 
 func fixedOptions() format.Options {
 	return format.Options{Model: "demo", ID: "chatcmpl-test", IncludeUsage: true, Now: func() time.Time { return time.Unix(1_800_000_000, 0) }}

@@ -47,10 +47,11 @@ type piece struct {
 // checkAgentError relays a stream of content deltas in one dialect, each
 // naming an AWS resource and carrying text, with an agent error naming
 // another resource in a random shape at position at (or none), through
-// every format, read by the dialect's decoder and by auto; original as
-// the gateway relays it, decoding only what event.MayMatter picks. The
-// stream ends with agentgate's agent_error at the error; nothing the error
-// names comes out; every content byte before it does.
+// every format, read by the dialect's decoder and by auto; original and
+// the AG-UI pass-through as the gateway relays them, decoding only what
+// event.MayMatter picks. The stream ends with agentgate's agent_error at
+// the error; nothing the error names comes out; every content byte before
+// it does.
 func checkAgentError(t *testing.T, seed uint64, text string, at uint8) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 15))
@@ -98,7 +99,8 @@ func checkAgentError(t *testing.T, seed uint64, text string, at uint8) {
 	for _, dec := range []event.Dialect{dialect, event.Auto} {
 		for _, v := range fuzzVariants() {
 			var out bytes.Buffer
-			res := relayStream(event.NewDecoder(dec), format.New(v.format, &out, v.opts), bytes.NewReader(stream), false, v.format == format.Original)
+			enc := format.New(v.format, &out, v.opts)
+			res := relayStream(event.NewDecoder(dec), enc, bytes.NewReader(stream), false, enc.Input() == format.Bytes)
 			where := fmt.Sprintf("%s stream read as %s in %s, %s at %d of %d", dialect, dec, v.name, e.Shape, errAt, n)
 			if res.err != nil && !errors.Is(res.err, format.ErrResponseTooLarge) {
 				t.Fatalf("%s: %v", where, res.err)
@@ -117,7 +119,7 @@ func checkAgentError(t *testing.T, seed uint64, text string, at uint8) {
 			if res.err != nil { // too large to buffer: the encoder ended the stream
 				continue
 			}
-			if v.format == format.Original {
+			if res.input == format.Bytes {
 				if !bytes.Equal(res.raw, before) {
 					t.Fatalf("%s: passed %q; want the blocks before the error %q", where, res.raw, before)
 				}
@@ -201,6 +203,8 @@ func answer(f format.Name, out []byte) (string, error) {
 		}
 	case format.UI:
 		return uiAnswer(out)
+	case format.AGUI:
+		return aguiAnswer(out)
 	case format.OpenAIJSON:
 		if len(out) == 0 {
 			return "", nil

@@ -49,6 +49,11 @@ const (
 	ResponsesJSON Name = "responses-json"
 	// UI is the AI SDK's UI message stream (v1), what useChat reads.
 	UI Name = "ui"
+	// AGUI is the AG-UI protocol's event stream, what CopilotKit's
+	// HttpAgent reads. Its run events repeat the ids of a RunAgentInput
+	// (Options.AGUI), so, like the Responses formats, it is what its own
+	// route (/agui) answers, not a value of the "response" field.
+	AGUI Name = "agui"
 )
 
 // Names lists the format names a request may ask for, in the order help
@@ -153,16 +158,16 @@ type Options struct {
 	// IncludeTools adds tool-input deltas to Transformed and NDJSON, which
 	// leave them out by default. The OpenAI formats ignore it: tools run
 	// inside the agent, and a tool_calls delta would ask the client to run
-	// them. UI ignores it too: its tool parts need the tool's name, which
-	// the event model does not carry.
+	// them. UI and AGUI ignore it too: their tool events need the tool's
+	// name, which the event model does not carry.
 	IncludeTools bool
 	// IncludeReasoning adds reasoning deltas to Transformed and NDJSON,
-	// "reasoning_content" to the OpenAI formats and reasoning parts to UI,
-	// which leave them out by default.
+	// "reasoning_content" to the OpenAI formats, reasoning parts to UI and
+	// reasoning messages to AGUI, which leave them out by default.
 	IncludeReasoning bool
 	// ID is the response id the OpenAI formats report, such as
-	// "chatcmpl-<request id>", and the message id UI reports. New
-	// generates one when it is empty.
+	// "chatcmpl-<request id>", the message id UI reports, and the stem of
+	// AGUI's message ids. New generates one when it is empty.
 	ID string
 	// Now gives the OpenAI formats their "created" time; nil means
 	// time.Now.
@@ -174,6 +179,9 @@ type Options struct {
 	// Responses is what the Responses formats' response object reports of
 	// its request. The response id is ID ("resp_…"), generated when empty.
 	Responses ResponsesRequest
+	// AGUI is the run the AGUI format answers, and whether the agent's own
+	// AG-UI events pass through.
+	AGUI AGUIRun
 }
 
 // New returns the encoder for name writing to w. An unknown name gives
@@ -194,6 +202,11 @@ func New(name Name, w io.Writer, opts Options) Encoder {
 		return newResponses(w, opts, false)
 	case UI:
 		return newUI(w, opts)
+	case AGUI:
+		if opts.AGUI.Passthrough {
+			return &aguiPassthrough{original{w: w}}
+		}
+		return newAGUI(w, opts)
 	default:
 		return &original{w: w}
 	}

@@ -79,6 +79,8 @@ func TestFailShapes(t *testing.T) {
 		{format.UI, `data: {"type":"start","messageId":"chatcmpl-req-0042"}` + "\n\n" +
 			`data: {"type":"error","errorText":"the agent did not answer in time <\"&\"> (upstream_timeout, request id req-7)"}` + "\n\n" +
 			"data: [DONE]\n\n"},
+		{format.AGUI, `data: {"type":"RUN_STARTED","threadId":"","runId":""}` + "\n\n" +
+			`data: {"type":"RUN_ERROR","message":"the agent did not answer in time <\"&\"> (request id req-7)","code":"upstream_timeout"}` + "\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
@@ -104,6 +106,7 @@ func TestHeartbeat(t *testing.T) {
 		{format.OpenAI, ": keep-alive\n\n"},
 		{format.OpenAIJSON, ""},
 		{format.UI, ": keep-alive\n\n"},
+		{format.AGUI, ": keep-alive\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {

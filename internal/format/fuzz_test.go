@@ -17,8 +17,10 @@ import (
 // bytes plus at most a terminal error event, ndjson is JSON lines, openai
 // is SSE of JSON ending in [DONE], openai-json is one object or nothing,
 // responses is SSE of numbered typed events ending in a terminal one,
-// responses-json is one response object or nothing, and ui is parts the AI
-// SDK's stream processor accepts.
+// responses-json is one response object or nothing, ui is parts the AI
+// SDK's stream processor accepts, and agui is a run AG-UI's verifier
+// accepts (or, passing an AG-UI agent through, the upstream bytes plus at
+// most a RUN_ERROR).
 func FuzzEncoders(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "streams", "*.sse"))
 	for _, p := range paths {
@@ -49,7 +51,7 @@ func FuzzEncoders(f *testing.F) {
 				t.Fatalf("%s: %v\ninput %q\noutput %q", v.name, err, input, plain.Bytes())
 			}
 			rb := relay(format.New(v.format, &beating, v.opts), body(), true)
-			if v.format != format.Original {
+			if rb.input != format.Bytes { // a pass-through's heartbeats sit between its upstream bytes
 				if err := checkFraming(v.format, rb, beating.Bytes()); err != nil {
 					t.Fatalf("%s with heartbeats: %v\ninput %q\noutput %q", v.name, err, input, beating.Bytes())
 				}
@@ -70,8 +72,8 @@ func fuzzVariants() []variant {
 	small.MaxBufferedBytes = 64
 	vs := []variant{{"openai-json-small", format.OpenAIJSON, small}}
 	vs = append(vs, variant{"responses-small", format.Responses, small}, variant{"responses-json-small", format.ResponsesJSON, small})
-	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON, format.UI} {
+	for _, n := range []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON, format.Responses, format.ResponsesJSON, format.UI, format.AGUI} {
 		vs = append(vs, variant{string(n), n, all}, variant{string(n) + "-plain", n, openAIOptions()})
 	}
-	return vs
+	return append(vs, variant{"agui-passthrough", format.AGUI, passthrough(all)})
 }

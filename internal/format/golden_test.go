@@ -86,7 +86,7 @@ func TestHeartbeatsKeepTheAnswer(t *testing.T) {
 				if err := sameAnswer(v.format, plain.Bytes(), beating.Bytes()); err != nil {
 					t.Error(err)
 				}
-				if v.format != format.Original {
+				if r.input != format.Bytes { // a pass-through's heartbeats sit between its upstream bytes
 					if err := checkFraming(v.format, r, beating.Bytes()); err != nil {
 						t.Errorf("framing with heartbeats: %v", err)
 					}

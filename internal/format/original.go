@@ -71,23 +71,31 @@ func (o *original) Finish(string) error { return nil }
 
 // Fail writes an `event: error` whose data is {"error": Failure}. When the
 // upstream stream was cut in the middle of a block, it first ends that
-// block with blank lines, so the error is an event of its own rather than
-// more lines of the broken one.
+// block (endBlock), so the error is an event of its own rather than more
+// lines of the broken one.
 func (o *original) Fail(f Failure) error {
 	data, _ := json.Marshal(struct {
 		Error Failure `json:"error"`
 	}{f})
+	if err := o.endBlock(); err != nil {
+		return err
+	}
+	return sse.WriteEvent(o.w, "error", data)
+}
+
+// endBlock ends with blank lines a block the upstream cut short, if any,
+// so that what is written next is an event of its own.
+func (o *original) endBlock() error {
 	var pad []byte
 	for !o.frame.between() {
 		pad = append(pad, '\n')
 		o.frame.step('\n')
 	}
-	if len(pad) > 0 {
-		if _, err := o.w.Write(pad); err != nil {
-			return err
-		}
+	if len(pad) == 0 {
+		return nil
 	}
-	return sse.WriteEvent(o.w, "error", data)
+	_, err := o.w.Write(pad)
+	return err
 }
 
 // framing follows where the bytes written so far leave a client's SSE

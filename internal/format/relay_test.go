@@ -31,6 +31,8 @@ type run struct {
 	failed *format.Failure
 	// err is the first error an encoder call returned.
 	err error
+	// input is what the encoder read: Bytes for the pass-throughs.
+	input format.Input
 }
 
 // relay drives enc over the upstream SSE stream body as internal/gateway's
@@ -52,7 +54,7 @@ func relayWith(dec *event.Decoder, enc format.Encoder, body io.Reader, beat bool
 // that event.MayMatter picks, as the gateway does for the format that
 // reads no event (original).
 func relayStream(dec *event.Decoder, enc format.Encoder, body io.Reader, beat, passthrough bool) run {
-	var r run
+	r := run{input: enc.Input()}
 	call := func(err error) bool {
 		if err != nil && r.err == nil {
 			r.err = err
@@ -126,6 +128,17 @@ func openAIOptions() format.Options {
 
 func uiOptions() format.Options { return format.Options{ID: "msg-req-0042"} }
 
+// aguiOptions are the options the AGUI golden files were written with.
+func aguiOptions() format.Options {
+	return format.Options{ID: "msg-req-0042", AGUI: format.AGUIRun{ThreadID: "thread-1", RunID: "run-1"}}
+}
+
+// passthrough is o for an agent that speaks AG-UI itself.
+func passthrough(o format.Options) format.Options {
+	o.AGUI.Passthrough = true
+	return o
+}
+
 // variant is a format with the options a golden file was written with.
 type variant struct {
 	name   string
@@ -157,6 +170,8 @@ func variants() []variant {
 		{"responses-json-reasoning", format.ResponsesJSON, withReasoning(responsesOptions())},
 		{"ui", format.UI, uiOptions()},
 		{"ui-reasoning", format.UI, uiReasoning},
+		{"agui", format.AGUI, aguiOptions()},
+		{"agui-reasoning", format.AGUI, withReasoning(aguiOptions())},
 	}
 }
 
@@ -192,6 +207,11 @@ func checkFraming(f format.Name, r run, out []byte) error {
 		return checkResponsesJSON(r, out)
 	case format.UI:
 		return checkUI(r, out)
+	case format.AGUI:
+		if r.input == format.Bytes {
+			return checkAGUIPassthrough(r, out)
+		}
+		return checkAGUI(r, out)
 	}
 	return fmt.Errorf("no check for format %q", f)
 }
@@ -391,7 +411,7 @@ func mustJSON(v any) []byte {
 // both alike.
 func sameAnswer(f format.Name, plain, beating []byte) error {
 	switch f {
-	case format.Original, format.OpenAI, format.Responses, format.UI:
+	case format.Original, format.OpenAI, format.Responses, format.UI, format.AGUI:
 		a, b := dispatched(plain), dispatched(beating)
 		if len(a) != len(b) {
 			return fmt.Errorf("%d events without heartbeats, %d with", len(a), len(b))

@@ -21,6 +21,7 @@ func TestHeartbeatsKeepASilentStreamAlive(t *testing.T) {
 		{"openai", ": keep-alive\n\n"},
 		{"ndjson", "{\"type\":\"ping\"}\n"},
 		{"ui", ": keep-alive\n\n"},
+		{"agui", ": keep-alive\n\n"},
 		{"transformed", ""},
 	}
 	for _, tt := range tests {
@@ -34,6 +35,9 @@ func TestHeartbeatsKeepASilentStreamAlive(t *testing.T) {
 			path := "/"
 			if tt.mode == "openai" {
 				path = "/v1/chat/completions"
+			}
+			if tt.mode == "agui" {
+				path, body = "/agui", aguiBody("t1", "hi")
 			}
 			resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
 			if err != nil {

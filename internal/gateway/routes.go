@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"net/http"
 	"path"
@@ -25,6 +26,8 @@ func (s *Server) routes() http.Handler {
 	handle("GET /ui/agents/{name}/{id}/stream", s.withAuth(s.handleUIResume(namedAgent)))
 	handle("POST /api/chat", s.withAuth(s.handleUIChat(defaultAgent)))
 	handle("GET /api/chat/{id}/stream", s.withAuth(s.handleUIResume(defaultAgent)))
+	handle("POST /agui", s.withAuth(s.handleAGUI(defaultAgent)))
+	handle("POST /agui/agents/{name}", s.withAuth(s.handleAGUI(namedAgent)))
 	handle("GET /agents", s.withAuth(s.handleAgents()))
 	handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
 	handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
@@ -53,7 +56,7 @@ func (s *Server) handleNoRoute() http.Handler {
 		p := r.URL.EscapedPath()
 		getOnly := p == "/healthz" || p == "/readyz" || (p == "/metrics" && s.opts.MetricsHandler != nil) ||
 			(s.opts.Chat && slices.Contains(web.Paths(), p))
-		allow := uiAllow(p)
+		allow := cmp.Or(uiAllow(p), aguiAllow(p))
 		if p == "/" || isInvocationsPath(p) || getOnly {
 			allow = "GET, POST"
 			if p != "/" {

@@ -12,10 +12,12 @@ import (
 const (
 	// ScopeChat is the AI SDK's chat id (useChat's id).
 	ScopeChat = "chat"
+	// ScopeAGUI is an AG-UI thread id (RunAgentInput's threadId).
+	ScopeAGUI = "agui"
 )
 
 // Derive returns the session id that a conversation's own name, chosen by
-// the client (an AI SDK chat id), stands for: the same principal, scope and
+// the client (an AI SDK chat id, an AG-UI thread id), stands for: the same principal, scope and
 // name give the same id on every instance holding the signing key, with no
 // store and no lookup.
 //

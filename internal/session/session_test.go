@@ -112,7 +112,7 @@ func TestDerive(t *testing.T) {
 		{"another instance with the key gives the same id", other.Derive("alice", ScopeChat, "chat-1"), true},
 		{"another chat gives another id", is.Derive("alice", ScopeChat, "chat-2"), false},
 		{"another principal's chat of the same id is another session", is.Derive("bob", ScopeChat, "chat-1"), false},
-		{"another scope gives another id", is.Derive("alice", "thread", "chat-1"), false},
+		{"another scope gives another id", is.Derive("alice", ScopeAGUI, "chat-1"), false},
 		{"fields do not run into each other", is.Derive("alice", ScopeChat+"\x00", "\x00chat-1"), false},
 		{"a rotated key gives another id", rotated.Derive("alice", ScopeChat, "chat-1"), false},
 	}
