@@ -1,6 +1,7 @@
 package agentcorelocal
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,15 @@ type Config struct {
 	// request's goroutine before the response is complete, so it must not
 	// block: the caller waits for it (send to a buffered channel).
 	OnInvocation func(InvocationReport)
+	// IdleSessionTimeout ends a runtime session after this long without an
+	// invocation, unless its agent's ping answers HealthyBusy: AgentCore's
+	// idleRuntimeSessionTimeout. Zero: DefaultIdleSessionTimeout (900 s).
+	// Server.Run enforces it.
+	IdleSessionTimeout time.Duration
+	// MaxSessionLifetime ends a runtime session this long after it started,
+	// busy or not: AgentCore's maxLifetime. Zero: DefaultMaxSessionLifetime
+	// (28800 s). It may not be shorter than IdleSessionTimeout.
+	MaxSessionLifetime time.Duration
 }
 
 // runtimeARNPattern accepts what config.ParseRuntimeARN accepts.
@@ -93,6 +103,16 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Runtimes) == 0 {
 		bad("runtimes", "at least one runtime is required")
 	}
+	idle, maxLifetime := cmp.Or(cfg.IdleSessionTimeout, DefaultIdleSessionTimeout), cmp.Or(cfg.MaxSessionLifetime, DefaultMaxSessionLifetime)
+	switch {
+	case cfg.IdleSessionTimeout < 0:
+		bad("idleSessionTimeout", "must not be negative (0: %v)", DefaultIdleSessionTimeout)
+	case cfg.MaxSessionLifetime < 0:
+		bad("maxSessionLifetime", "must not be negative (0: %v)", DefaultMaxSessionLifetime)
+	case idle > maxLifetime:
+		// AgentCore: "idleRuntimeSessionTimeout must be less than or equal to maxLifetime".
+		bad("idleSessionTimeout", "%v is longer than maxSessionLifetime %v", idle, maxLifetime)
+	}
 	runtimes := make(map[string]*runtime, len(cfg.Runtimes))
 	for i, rt := range cfg.Runtimes {
 		field := fmt.Sprintf("runtimes[%d]", i)
@@ -112,7 +132,8 @@ func New(cfg Config) (*Server, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			bad(field+".url", "%q is not an http(s) base URL such as http://127.0.0.1:8080", rt.URL)
 		}
-		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, invocationsURL: strings.TrimSuffix(rt.URL, "/") + "/invocations", fault: rt.Fault}
+		base := strings.TrimSuffix(rt.URL, "/")
+		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, baseURL: base, invocationsURL: base + "/invocations", fault: rt.Fault}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("agentcorelocal: invalid config:\n%w", errors.Join(problems...))
@@ -134,7 +155,7 @@ func New(cfg Config) (*Server, error) {
 		log:          logger,
 		now:          time.Now,
 		maxPayload:   maxPayloadBytes,
-		sessions:     newSessionStore(),
+		sessions:     newSessionStore(idle, maxLifetime),
 		pause:        pause,
 		onInvocation: cfg.OnInvocation,
 	}, nil

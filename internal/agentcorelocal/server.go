@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/sigv4"
@@ -56,7 +57,9 @@ type Server struct {
 type runtime struct {
 	arn            string
 	parsed         runtimeARN
+	baseURL        string // the agent container's, without a trailing slash
 	invocationsURL string
+	warnedEnd      atomic.Bool // that its agent could not be told a session ended
 
 	mu      sync.Mutex
 	fault   Fault
