@@ -40,6 +40,14 @@
 // session, and StopRuntimeSession tells a live session (200) from an
 // unknown or ended one (404).
 //
+// Requests are checked as AgentCore checks them: a runtime session id of 33
+// to 256 characters, a payload of at most 100 MB, and, with Config.Throttle,
+// at most 25 invocations a second per endpoint (AgentCore's default quota),
+// past which the answer is a ThrottlingException. Of the caller's headers,
+// only the data plane's own and those the runtime allow-lists
+// (Runtime.HeaderAllowlist, AgentCore's requestHeaderAllowlist, under its
+// rules: headers.go) reach the agent.
+//
 // For tests of how a caller copes with AgentCore failing, a runtime can be
 // made to misbehave with a Fault, in its config or with Server.SetFault
 // while serving: answer an injected error, wait before answering or before

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // forwardedRequestHeaders reach the agent as the caller sent them: the
@@ -17,10 +16,6 @@ var forwardedRequestHeaders = []string{
 	userHeader, "Accept", "X-Amzn-Trace-Id", "traceparent", "tracestate", "baggage",
 	"Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name",
 }
-
-// customHeaderPrefix starts the headers a runtime may allow-list for its
-// container; the emulator lets all of them through.
-const customHeaderPrefix = "x-amzn-bedrock-agentcore-runtime-custom-"
 
 // returnedResponseHeaders reach the caller as the agent sent them: the
 // headers the SDK's InvokeAgentRuntimeOutput reads besides the session id.
@@ -93,7 +88,10 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt 
 	}
 }
 
-// checkSessionID enforces AgentCore's bounds on a runtime session id.
+// checkSessionID enforces AgentCore's bounds on a runtime session id: the
+// API reference's runtimeSessionId "Length Constraints: Minimum length of
+// 33. Maximum length of 256." A session id out of bounds is a
+// ValidationException.
 func checkSessionID(id string) *apiError {
 	const field = "1 validation error detected: Value at 'runtimeSessionId' failed to satisfy constraint: Member must have length "
 	switch n := len([]rune(id)); {
@@ -132,11 +130,7 @@ func (s *Server) callAgent(ctx context.Context, r *http.Request, rt *runtime, se
 			req.Header[http.CanonicalHeaderKey(name)] = values
 		}
 	}
-	for name, values := range r.Header {
-		if strings.HasPrefix(strings.ToLower(name), customHeaderPrefix) {
-			req.Header[name] = values
-		}
-	}
+	copyAllowlisted(req.Header, r.Header, rt.headerAllowlist)
 	// Left alone, Go's transport would ask for gzip and decompress; the
 	// caller is to get the agent's bytes as they were written.
 	req.Header.Set("Accept-Encoding", "identity")

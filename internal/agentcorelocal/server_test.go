@@ -106,6 +106,8 @@ func TestNewNamesTheBadField(t *testing.T) {
 		{name: "an idle timeout longer than the maximum lifetime is refused, as AgentCore refuses it", change: func(c *Config) {
 			c.MaxSessionLifetime = 10 * time.Minute
 		}, want: "idleSessionTimeout: 15m0s is longer than maxSessionLifetime 10m0s"},
+		{name: "a negative quota is refused", change: func(c *Config) { c.Throttle, c.InvocationsPerSecond = true, -1 }, want: "invocationsPerSecond: must not be negative"},
+		{name: "a quota without throttling is refused", change: func(c *Config) { c.InvocationsPerSecond = 5 }, want: "invocationsPerSecond: needs throttle"},
 		{name: "lifecycle values shorter than AgentCore's 60 s minimum are accepted, for tests", change: func(c *Config) {
 			c.IdleSessionTimeout, c.MaxSessionLifetime = time.Millisecond, time.Second
 		}},
