@@ -49,8 +49,9 @@
 // rules: headers.go) reach the agent.
 //
 // For tests of how a caller copes with AgentCore failing, a runtime can be
-// made to misbehave with a Fault, in its config or with Server.SetFault
-// while serving: answer an injected error, wait before answering or before
+// made to misbehave with a Fault, in its config, with Server.SetFault
+// while serving, or for one call with the FaultHeader, which only the
+// emulator honours and only from loopback: answer an injected error, wait before answering or before
 // each event, drop the stream, inject a malformed or oversized event, or end
 // the stream with a mid-stream error event. A runtime without a per-event
 // fault streams exactly as described above; one with a per-event fault

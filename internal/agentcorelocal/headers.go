@@ -118,7 +118,7 @@ func allowlistProblems(allow []string) []error {
 // the data plane already forwards (traceparent, say) is not added twice.
 func copyAllowlisted(dst, src http.Header, allow []string) {
 	for _, name := range allow {
-		if _, done := dst[http.CanonicalHeaderKey(name)]; done {
+		if _, done := dst[http.CanonicalHeaderKey(name)]; done || strings.EqualFold(name, FaultHeader) {
 			continue
 		}
 		for _, v := range src.Values(name) {

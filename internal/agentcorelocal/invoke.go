@@ -43,7 +43,11 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt 
 		return
 	}
 
-	fault := rt.takeFault()
+	fault, apiErr := s.faultFor(r, rt)
+	if apiErr != nil {
+		s.writeError(w, x, apiErr)
+		return
+	}
 	if s.faultBeforeAgent(w, r, x, rt, fault) {
 		return
 	}
