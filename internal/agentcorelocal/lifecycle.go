@@ -26,10 +26,11 @@ const agentCallTimeout = 5 * time.Second
 // {"status": "HealthyBusy"} ("processing background tasks"), and "a session
 // returning HealthyBusy remains active past the idle timeout"; a
 // time_of_last_update that moves also counts as activity. The platform
-// polls; so does Run, but only sessions that are idle by their invocations,
-// once per check, with the session header set: AgentCore pings each
-// session's own microVM, the emulator's one agent serves every session (see
-// internal/agent, which answers for the session named).
+// polls; so does Run, each time a session has been idle for the timeout,
+// with the session header set: AgentCore pings each session's own microVM,
+// the emulator's one agent serves every session (internal/agent answers for
+// the session named). An agent that reports time_of_last_update as the
+// contract asks has its session end when AgentCore's would.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(s.sessions.checkEvery())
 	defer t.Stop()
