@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/config"
@@ -130,6 +131,12 @@ func runEmulator(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	// Run ends sessions on time for as long as the emulator serves.
+	ctx, stop := context.WithCancel(ctx)
+	var sessions sync.WaitGroup
+	sessions.Go(func() { srv.Run(ctx) })
+	defer sessions.Wait()
+	defer stop()
 	return stack.ListenAndServe(ctx, cfg.Emulator.Listen, srv, stack.Drain{}, log, "agentcore-local")
 }
 

@@ -26,4 +26,10 @@
 // The package also keeps each runtime session's conversation in memory, as an
 // AgentCore microVM does for its session: bounded per session (MaxMessages),
 // overall (MaxSessions, least recently used first) and in time (IdleTimeout).
+//
+// Two things serve the local AgentCore emulator (internal/agentcorelocal),
+// which runs one agent server for every session where AgentCore runs a
+// microVM per session: GET /ping with a session header answers for that
+// session alone, and POST /local/sessions/{id}/end, from loopback only,
+// forgets a session as the end of its microVM would (see local.go).
 package agent

@@ -146,7 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
-		s.ping(w)
+		s.ping(w, r)
 	case "/metrics":
 		if s.cfg.MetricsHandler == nil {
 			writeError(w, http.StatusNotFound, "not found")
@@ -161,6 +161,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.invoke(w, r)
 	default:
+		if id, ok := sessionEndPath(r); ok {
+			s.endSession(w, r, id)
+			return
+		}
 		writeError(w, http.StatusNotFound, "not found")
 	}
 }
@@ -171,12 +175,36 @@ const (
 	statusBusy    = "HealthyBusy"
 )
 
+// pingResponse is the contract's answer to GET /ping. AgentCore's guide
+// (runtime-long-run): status is required, "Healthy" (idle, waiting for
+// requests) or "HealthyBusy" (processing background tasks), and the
+// platform uses it to decide whether the session is still active;
+// time_of_last_update is optional, the Unix time of the status's last
+// change, and must not move on every ping, or the session never goes idle.
 type pingResponse struct {
 	Status           string `json:"status"`
-	TimeOfLastUpdate int64  `json:"time_of_last_update"`
+	TimeOfLastUpdate int64  `json:"time_of_last_update,omitempty"`
 }
 
-func (s *Server) ping(w http.ResponseWriter) {
+// ping answers for the whole server, or, when the request names a runtime
+// session in the session header, for that session alone. AgentCore pings
+// each session's own microVM; the local emulator, whose one agent server
+// serves every session, names the session instead, so that one session's
+// work does not keep the others from going idle. A session this server
+// does not hold is Healthy, with no time of its own.
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	if id := r.Header.Get(SessionHeader); id != "" {
+		busy, since, known := s.sessions.status(id)
+		resp := pingResponse{Status: statusHealthy}
+		if busy {
+			resp.Status = statusBusy
+		}
+		if known {
+			resp.TimeOfLastUpdate = since.Unix()
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	s.mu.Lock()
 	resp := pingResponse{Status: statusHealthy, TimeOfLastUpdate: s.statusChange.Unix()}
 	if s.active > 0 {

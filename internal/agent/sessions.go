@@ -170,3 +170,31 @@ func (st *sessions) len() int {
 	defer st.mu.Unlock()
 	return st.lru.Len()
 }
+
+// drop forgets session id, as the end of its microVM would, and reports
+// whether it was held. A request still holding the session keeps its copy
+// to the end, but the copy is no longer the session's: the next request
+// with the id starts a new conversation.
+func (st *sessions) drop(id string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	e, ok := st.byID[id]
+	if ok {
+		st.remove(e)
+	}
+	return ok
+}
+
+// status reports whether session id has requests holding or waiting for
+// it, since when it has been in that state (its last use: the start or end
+// of a request), and whether it is held at all.
+func (st *sessions) status(id string) (busy bool, since time.Time, known bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	e, ok := st.byID[id]
+	if !ok {
+		return false, time.Time{}, false
+	}
+	s := e.Value.(*session)
+	return s.refs > 0, s.lastUsed, true
+}

@@ -1,12 +1,14 @@
 package agentcorelocal
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +29,11 @@ type Runtime struct {
 	// Fault makes the runtime misbehave on purpose; the zero Fault behaves.
 	// Server.SetFault changes it while the Server serves.
 	Fault Fault
+	// HeaderAllowlist is the runtime's requestHeaderAllowlist: the caller's
+	// headers that reach its agent besides the data plane's own (session,
+	// user, content type, accept, trace and MCP headers). Empty, as in
+	// AgentCore: none. headers.go has AgentCore's rules for the names.
+	HeaderAllowlist []string
 }
 
 // Config is the whole configuration of a Server.
@@ -50,6 +57,22 @@ type Config struct {
 	// request's goroutine before the response is complete, so it must not
 	// block: the caller waits for it (send to a buffered channel).
 	OnInvocation func(InvocationReport)
+	// IdleSessionTimeout ends a runtime session after this long without an
+	// invocation, unless its agent's ping answers HealthyBusy: AgentCore's
+	// idleRuntimeSessionTimeout. Zero: DefaultIdleSessionTimeout (900 s).
+	// Server.Run enforces it.
+	IdleSessionTimeout time.Duration
+	// MaxSessionLifetime ends a runtime session this long after it started,
+	// busy or not: AgentCore's maxLifetime. Zero: DefaultMaxSessionLifetime
+	// (28800 s). It may not be shorter than IdleSessionTimeout.
+	MaxSessionLifetime time.Duration
+	// Throttle answers InvokeAgentRuntime with a ThrottlingException (429)
+	// past InvocationsPerSecond per endpoint (runtime and qualifier), as
+	// AgentCore does past its quota. Off, the emulator takes any rate.
+	Throttle bool
+	// InvocationsPerSecond is the quota Throttle enforces. Zero:
+	// DefaultInvocationsPerSecond (25).
+	InvocationsPerSecond int
 }
 
 // runtimeARNPattern accepts what config.ParseRuntimeARN accepts.
@@ -93,6 +116,22 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Runtimes) == 0 {
 		bad("runtimes", "at least one runtime is required")
 	}
+	idle, maxLifetime := cmp.Or(cfg.IdleSessionTimeout, DefaultIdleSessionTimeout), cmp.Or(cfg.MaxSessionLifetime, DefaultMaxSessionLifetime)
+	switch {
+	case cfg.IdleSessionTimeout < 0:
+		bad("idleSessionTimeout", "must not be negative (0: %v)", DefaultIdleSessionTimeout)
+	case cfg.MaxSessionLifetime < 0:
+		bad("maxSessionLifetime", "must not be negative (0: %v)", DefaultMaxSessionLifetime)
+	case idle > maxLifetime:
+		// AgentCore: "idleRuntimeSessionTimeout must be less than or equal to maxLifetime".
+		bad("idleSessionTimeout", "%v is longer than maxSessionLifetime %v", idle, maxLifetime)
+	}
+	switch {
+	case cfg.InvocationsPerSecond < 0:
+		bad("invocationsPerSecond", "must not be negative (0: %d)", DefaultInvocationsPerSecond)
+	case cfg.InvocationsPerSecond > 0 && !cfg.Throttle:
+		bad("invocationsPerSecond", "needs throttle: without it the emulator takes any rate")
+	}
 	runtimes := make(map[string]*runtime, len(cfg.Runtimes))
 	for i, rt := range cfg.Runtimes {
 		field := fmt.Sprintf("runtimes[%d]", i)
@@ -108,11 +147,16 @@ func New(cfg Config) (*Server, error) {
 		for _, p := range rt.Fault.problems() {
 			problems = append(problems, fmt.Errorf("%s.fault.%w", field, p))
 		}
+		for _, p := range allowlistProblems(rt.HeaderAllowlist) {
+			problems = append(problems, fmt.Errorf("%s.%w", field, p))
+		}
 		u, err := url.Parse(rt.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			bad(field+".url", "%q is not an http(s) base URL such as http://127.0.0.1:8080", rt.URL)
 		}
-		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, invocationsURL: strings.TrimSuffix(rt.URL, "/") + "/invocations", fault: rt.Fault}
+		base := strings.TrimSuffix(rt.URL, "/")
+		runtimes[rt.ARN] = &runtime{arn: rt.ARN, parsed: arn, baseURL: base, invocationsURL: base + "/invocations",
+			headerAllowlist: slices.Clone(rt.HeaderAllowlist), fault: rt.Fault}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("agentcorelocal: invalid config:\n%w", errors.Join(problems...))
@@ -126,7 +170,12 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	var throttle *limiter
+	if cfg.Throttle {
+		throttle = newLimiter(cmp.Or(cfg.InvocationsPerSecond, DefaultInvocationsPerSecond))
+	}
 	return &Server{
+		throttle:     throttle,
 		region:       cfg.Region,
 		verifier:     sigv4.New(aws.Credentials{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey}, cfg.Region, signingService),
 		runtimes:     runtimes,
@@ -134,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 		log:          logger,
 		now:          time.Now,
 		maxPayload:   maxPayloadBytes,
-		sessions:     newSessionStore(),
+		sessions:     newSessionStore(idle, maxLifetime),
 		pause:        pause,
 		onInvocation: cfg.OnInvocation,
 	}, nil

@@ -28,13 +28,30 @@
 // {"message": "..."}. Like AWS's, the messages may name the runtime ARN, and
 // so the account id: the gateway must never pass them on.
 //
-// The emulator remembers which runtime session ids each runtime has seen, so
-// StopRuntimeSession can tell a known session (200) from an unknown one (404);
-// like AgentCore it forgets a session after 15 minutes idle or 8 hours.
+// A runtime session starts with its first invocation and lives as
+// AgentCore's does (lifecycle.go): until StopRuntimeSession, until it has
+// been idle for the idle timeout (default 900 s) while its agent's ping
+// does not answer HealthyBusy, or until its maximum lifetime (default
+// 28800 s), both configurable. Server.Run enforces the timeouts. When a
+// session ends its streams break, and its agent is told to forget it with
+// the agent's local control call (POST /local/sessions/{id}/end, which
+// internal/agent serves): the emulator's stand-in for the end of the
+// session's microVM. The next invocation with the same id starts a new
+// session, and StopRuntimeSession tells a live session (200) from an
+// unknown or ended one (404).
+//
+// Requests are checked as AgentCore checks them: a runtime session id of 33
+// to 256 characters, a payload of at most 100 MB, and, with Config.Throttle,
+// at most 25 invocations a second per endpoint (AgentCore's default quota),
+// past which the answer is a ThrottlingException. Of the caller's headers,
+// only the data plane's own and those the runtime allow-lists
+// (Runtime.HeaderAllowlist, AgentCore's requestHeaderAllowlist, under its
+// rules: headers.go) reach the agent.
 //
 // For tests of how a caller copes with AgentCore failing, a runtime can be
-// made to misbehave with a Fault, in its config or with Server.SetFault
-// while serving: answer an injected error, wait before answering or before
+// made to misbehave with a Fault, in its config, with Server.SetFault
+// while serving, or for one call with the FaultHeader, which only the
+// emulator honours and only from loopback: answer an injected error, wait before answering or before
 // each event, drop the stream, inject a malformed or oversized event, or end
 // the stream with a mid-stream error event. A runtime without a per-event
 // fault streams exactly as described above; one with a per-event fault

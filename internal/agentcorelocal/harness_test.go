@@ -85,11 +85,18 @@ func startEmulator(t *testing.T, rts ...Runtime) *emulator {
 // before it serves.
 func startEmulatorWith(t *testing.T, change func(*Server), rts ...Runtime) *emulator {
 	t.Helper()
+	return startEmulatorConfig(t, nil, change, rts...)
+}
+
+// startEmulatorConfig is startEmulatorWith with a chance to change the
+// Config first. The Server's Run runs beside it until the test ends.
+func startEmulatorConfig(t *testing.T, configure func(*Config), change func(*Server), rts ...Runtime) *emulator {
+	t.Helper()
 	logs := make(chan slog.Record, 64)
 	reports := make(chan InvocationReport, 64)
 	agents := &http.Transport{}
 	t.Cleanup(agents.CloseIdleConnections)
-	srv, err := New(Config{
+	cfg := Config{
 		Region:          testRegion,
 		AccessKeyID:     testKeyID,
 		SecretAccessKey: testSecret,
@@ -102,14 +109,27 @@ func startEmulatorWith(t *testing.T, change func(*Server), rts ...Runtime) *emul
 			default: // a test that does not read its reports must not block the server
 			}
 		},
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if change != nil {
 		change(srv)
 	}
-	return &emulator{srv: srv, url: startServer(t, srv), logs: logs, reports: reports}
+	url := startServer(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Run(ctx)
+	}()
+	// Registered after the server's Close, so it runs before it.
+	t.Cleanup(func() { cancel(); <-done })
+	return &emulator{srv: srv, url: url, logs: logs, reports: reports}
 }
 
 // nextReport waits for the emulator's next invocation report.

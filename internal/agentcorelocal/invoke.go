@@ -2,12 +2,12 @@ package agentcorelocal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // forwardedRequestHeaders reach the agent as the caller sent them: the
@@ -16,10 +16,6 @@ var forwardedRequestHeaders = []string{
 	userHeader, "Accept", "X-Amzn-Trace-Id", "traceparent", "tracestate", "baggage",
 	"Mcp-Session-Id", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name",
 }
-
-// customHeaderPrefix starts the headers a runtime may allow-list for its
-// container; the emulator lets all of them through.
-const customHeaderPrefix = "x-amzn-bedrock-agentcore-runtime-custom-"
 
 // returnedResponseHeaders reach the caller as the agent sent them: the
 // headers the SDK's InvokeAgentRuntimeOutput reads besides the session id.
@@ -47,17 +43,25 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt 
 		return
 	}
 
-	fault := rt.takeFault()
+	fault, apiErr := s.faultFor(r, rt)
+	if apiErr != nil {
+		s.writeError(w, x, apiErr)
+		return
+	}
 	if s.faultBeforeAgent(w, r, x, rt, fault) {
 		return
 	}
 
-	s.sessions.begin(rt.arn, sessionID, s.now())
-	defer func() { s.sessions.end(rt.arn, sessionID, s.now()) }()
+	// The call to the agent lives as long as the caller's request and the
+	// session: a caller that goes away, or the session's end, cancels it.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	st, c := s.sessions.begin(rt.arn, sessionID, s.now(), cancel)
+	defer func() { s.sessions.finish(st, c, s.now()) }()
 
-	resp, err := s.callAgent(r, rt, sessionID, payload)
+	resp, err := s.callAgent(ctx, r, rt, sessionID, payload)
 	if err != nil {
-		x.err = err
+		x.err = sessionEnded(ctx, err)
 		if r.Context().Err() != nil {
 			return // the caller went away, which cancelled the call: no one is left to answer
 		}
@@ -76,19 +80,22 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, x *exchange, rt 
 	perEvent := fault.perEvent()
 	s.writeStreamHeader(w, x, resp, sessionID, !perEvent)
 	if perEvent {
-		err = s.relayEvents(r.Context(), w, resp.Body, x, rt, fault)
+		err = s.relayEvents(ctx, w, resp.Body, x, rt, fault)
 	} else {
 		x.bytes, err = copyStream(w, resp.Body)
 	}
 	if err != nil {
-		x.err = err
+		x.err = sessionEnded(ctx, err)
 		// The status line is out: the only way left to tell the caller the
 		// stream broke is to break it, so it sees an error, not a clean EOF.
 		panic(http.ErrAbortHandler)
 	}
 }
 
-// checkSessionID enforces AgentCore's bounds on a runtime session id.
+// checkSessionID enforces AgentCore's bounds on a runtime session id: the
+// API reference's runtimeSessionId "Length Constraints: Minimum length of
+// 33. Maximum length of 256." A session id out of bounds is a
+// ValidationException.
 func checkSessionID(id string) *apiError {
 	const field = "1 validation error detected: Value at 'runtimeSessionId' failed to satisfy constraint: Member must have length "
 	switch n := len([]rune(id)); {
@@ -100,11 +107,19 @@ func checkSessionID(id string) *apiError {
 	return nil
 }
 
+// sessionEnded returns err, or, when ctx was cancelled because the session
+// ended, an error that says so and wraps ErrSessionEnded.
+func sessionEnded(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrSessionEnded) {
+		return fmt.Errorf("%w: %w", cause, err)
+	}
+	return err
+}
+
 // callAgent sends the payload, unchanged, to the agent's /invocations as the
-// AgentCore service contract has it. The call lives as long as the caller's
-// request: a caller that goes away cancels it at once.
-func (s *Server) callAgent(r *http.Request, rt *runtime, sessionID string, payload []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, rt.invocationsURL, bytes.NewReader(payload))
+// AgentCore service contract has it, for as long as ctx lasts.
+func (s *Server) callAgent(ctx context.Context, r *http.Request, rt *runtime, sessionID string, payload []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rt.invocationsURL, bytes.NewReader(payload))
 	if err != nil {
 		return nil, fmt.Errorf("build agent request: %w", err)
 	}
@@ -119,11 +134,7 @@ func (s *Server) callAgent(r *http.Request, rt *runtime, sessionID string, paylo
 			req.Header[http.CanonicalHeaderKey(name)] = values
 		}
 	}
-	for name, values := range r.Header {
-		if strings.HasPrefix(strings.ToLower(name), customHeaderPrefix) {
-			req.Header[name] = values
-		}
-	}
+	copyAllowlisted(req.Header, r.Header, rt.headerAllowlist)
 	// Left alone, Go's transport would ask for gzip and decompress; the
 	// caller is to get the agent's bytes as they were written.
 	req.Header.Set("Accept-Encoding", "identity")

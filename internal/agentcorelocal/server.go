@@ -2,6 +2,7 @@ package agentcorelocal
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/sigv4"
@@ -31,7 +33,12 @@ const (
 	requestIDHeader = "X-Amzn-RequestId"
 )
 
-// maxPayloadBytes is AgentCore's limit on an invocation's payload (100 MB).
+// maxPayloadBytes is AgentCore's limit on an invocation's payload: the
+// developer guide's InvokeAgentRuntime "accepts your request payload as
+// binary data up to 100 MB in size", and the quotas page's "Maximum payload
+// size: 100 MB", not adjustable. Neither says whether a MB is 10^6 or 2^20
+// bytes; the emulator takes the larger. A larger payload is a
+// ValidationException, the restJson1 answer to a length constraint.
 const maxPayloadBytes = 100 << 20
 
 // Server is the emulator: an http.Handler for the AgentCore Runtime data
@@ -45,6 +52,7 @@ type Server struct {
 	now        func() time.Time // the clock for session expiry
 	maxPayload int64
 	sessions   *sessionStore
+	throttle   *limiter // nil: any rate
 	// pause waits out a fault's delays; tests wrap it to see a request
 	// reach a delay.
 	pause        func(ctx context.Context, d time.Duration) error
@@ -54,9 +62,12 @@ type Server struct {
 // runtime is a configured runtime. Its fault is the only part of it that
 // changes while the Server serves.
 type runtime struct {
-	arn            string
-	parsed         runtimeARN
-	invocationsURL string
+	arn             string
+	parsed          runtimeARN
+	baseURL         string // the agent container's, without a trailing slash
+	invocationsURL  string
+	headerAllowlist []string
+	warnedEnd       atomic.Bool // that its agent could not be told a session ended
 
 	mu      sync.Mutex
 	fault   Fault
@@ -107,10 +118,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch op {
 	case opInvoke:
+		if s.throttle != nil && !s.throttle.allow(endpoint(rt, r), s.now()) {
+			s.writeError(w, x, newAPIError(codeThrottling, throttleMessage))
+			return
+		}
 		s.invoke(w, r, x, rt, body)
 	case opStop:
 		s.stop(w, r, x, rt)
 	}
+}
+
+// endpoint names the runtime endpoint a request calls: its runtime and its
+// qualifier, DEFAULT when it names none.
+func endpoint(rt *runtime, r *http.Request) string {
+	return rt.arn + "?qualifier=" + cmp.Or(r.URL.Query().Get("qualifier"), "DEFAULT")
 }
 
 // route finds the operation and the runtime label (the decoded ARN segment)

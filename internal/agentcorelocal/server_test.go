@@ -101,6 +101,16 @@ func TestNewNamesTheBadField(t *testing.T) {
 		{name: "a runtime configured twice is refused", change: func(c *Config) { c.Runtimes[1].ARN = testARN }, want: "runtimes[1].arn: " + testARN + " is configured twice"},
 		{name: "a URL without a scheme is refused", change: func(c *Config) { c.Runtimes[0].URL = "127.0.0.1:8080" }, want: "runtimes[0].url: "},
 		{name: "a URL with a query is refused", change: func(c *Config) { c.Runtimes[0].URL = "http://a/?x=1" }, want: "runtimes[0].url: "},
+		{name: "a negative idle timeout is refused", change: func(c *Config) { c.IdleSessionTimeout = -time.Second }, want: "idleSessionTimeout: must not be negative"},
+		{name: "a negative maximum lifetime is refused", change: func(c *Config) { c.MaxSessionLifetime = -time.Second }, want: "maxSessionLifetime: must not be negative"},
+		{name: "an idle timeout longer than the maximum lifetime is refused, as AgentCore refuses it", change: func(c *Config) {
+			c.MaxSessionLifetime = 10 * time.Minute
+		}, want: "idleSessionTimeout: 15m0s is longer than maxSessionLifetime 10m0s"},
+		{name: "a negative quota is refused", change: func(c *Config) { c.Throttle, c.InvocationsPerSecond = true, -1 }, want: "invocationsPerSecond: must not be negative"},
+		{name: "a quota without throttling is refused", change: func(c *Config) { c.InvocationsPerSecond = 5 }, want: "invocationsPerSecond: needs throttle"},
+		{name: "lifecycle values shorter than AgentCore's 60 s minimum are accepted, for tests", change: func(c *Config) {
+			c.IdleSessionTimeout, c.MaxSessionLifetime = time.Millisecond, time.Second
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,9 +1,9 @@
 package agentcorelocal
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -90,77 +90,70 @@ func TestStopRuntimeSession(t *testing.T) {
 
 func TestSessionsEndLikeAgentCoreSessions(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	noCancel := func(error) {}
+	once := func(s *sessionStore) {
+		st, c := s.begin(testARN, session40, t0, noCancel)
+		s.finish(st, c, t0.Add(time.Minute))
+	}
 	tests := []struct {
-		name     string
-		run      func(s *sessionStore) // starting at t0
-		stopAt   time.Time
-		wantKnow bool
+		name        string
+		idle, max   time.Duration
+		run         func(s *sessionStore) // starting at t0
+		at          time.Time
+		wantEnded   bool // past its maximum lifetime
+		wantIdle    bool // idle for the idle timeout
+		wantStopped string
 	}{
 		{
-			name:     "a session idle for less than 15 minutes is alive",
-			run:      func(s *sessionStore) { s.begin(testARN, session40, t0); s.end(testARN, session40, t0.Add(time.Minute)) },
-			stopAt:   t0.Add(15*time.Minute + 59*time.Second),
-			wantKnow: true,
+			name: "a session idle for less than the default 900 s is alive",
+			run:  once, at: t0.Add(15*time.Minute + 59*time.Second), wantStopped: endStopped,
 		},
 		{
-			name:   "a session idle for 15 minutes has ended",
-			run:    func(s *sessionStore) { s.begin(testARN, session40, t0); s.end(testARN, session40, t0.Add(time.Minute)) },
-			stopAt: t0.Add(16 * time.Minute),
+			name: "a session idle for 900 s is due to end",
+			run:  once, at: t0.Add(16 * time.Minute), wantIdle: true, wantStopped: endIdle,
 		},
 		{
-			name:     "a session with an invocation still streaming is not idle",
-			run:      func(s *sessionStore) { s.begin(testARN, session40, t0) },
-			stopAt:   t0.Add(7 * time.Hour),
-			wantKnow: true,
+			name: "a shorter idle timeout is kept",
+			idle: time.Minute, run: once, at: t0.Add(2 * time.Minute), wantIdle: true, wantStopped: endIdle,
 		},
 		{
-			name: "a session ends after 8 hours however busy",
+			name: "a session with an invocation still streaming is not idle",
+			run:  func(s *sessionStore) { s.begin(testARN, session40, t0, noCancel) },
+			at:   t0.Add(7 * time.Hour), wantStopped: endStopped,
+		},
+		{
+			name: "a session ends after the default 28800 s however busy",
 			run: func(s *sessionStore) {
 				for at := t0; at.Before(t0.Add(8 * time.Hour)); at = at.Add(10 * time.Minute) {
-					s.begin(testARN, session40, at)
-					s.end(testARN, session40, at)
+					st, c := s.begin(testARN, session40, at, noCancel)
+					s.finish(st, c, at)
 				}
 			},
-			stopAt: t0.Add(8 * time.Hour),
+			at: t0.Add(8 * time.Hour), wantEnded: true, wantStopped: endMaxLifetime,
+		},
+		{
+			name: "a shorter maximum lifetime is kept, mid-stream too",
+			max:  time.Hour, run: func(s *sessionStore) { s.begin(testARN, session40, t0, noCancel) },
+			at: t0.Add(time.Hour), wantEnded: true, wantStopped: endMaxLifetime,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSessionStore()
-			tt.run(s)
-			if got := s.stop(testARN, session40, tt.stopAt); got != tt.wantKnow {
-				t.Errorf("stop found the session: %v, want %v", got, tt.wantKnow)
+			newStore := func() *sessionStore {
+				s := newSessionStore(cmp.Or(tt.idle, DefaultIdleSessionTimeout), cmp.Or(tt.max, DefaultMaxSessionLifetime))
+				tt.run(s)
+				return s
+			}
+			ended, idle := newStore().due(tt.at)
+			if got := len(ended) == 1; got != tt.wantEnded {
+				t.Errorf("ended at its maximum lifetime: %v, want %v", got, tt.wantEnded)
+			}
+			if got := len(idle) == 1; got != tt.wantIdle {
+				t.Errorf("due to end idle: %v, want %v", got, tt.wantIdle)
+			}
+			if _, got := newStore().stop(testARN, session40, tt.at); got != tt.wantStopped {
+				t.Errorf("stop says %q, want %q", got, tt.wantStopped)
 			}
 		})
-	}
-}
-
-func TestEndedSessionsAreForgottenWithoutASweepPerCall(t *testing.T) {
-	s := newSessionStore()
-	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	for i := range 1000 {
-		id := fmt.Sprintf("session-%04d-000000000000000000000000", i)
-		s.begin("arn", id, start)
-		s.end("arn", id, start)
-	}
-	count := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.byRuntime["arn"])
-	}
-	idle := start.Add(sessionIdleTimeout)
-	// A sweep half a second before the sessions end keeps them all...
-	s.begin("arn", "other-000000000000000000000000000000", idle.Add(-500*time.Millisecond))
-	// ...and the calls of the next second do not sweep again,
-	if s.stop("arn", "session-0000-000000000000000000000000", idle) {
-		t.Fatal("stop reported an idle-expired session alive")
-	}
-	if got := count(); got != 1000 {
-		t.Fatalf("%d sessions held, want 1000 (999 ended but not yet swept, and other): a call swept within a second of the last sweep", got)
-	}
-	// but the first call after it forgets every ended session.
-	s.begin("arn", "other-000000000000000000000000000000", idle.Add(600*time.Millisecond))
-	if got := count(); got != 1 {
-		t.Fatalf("%d sessions held after the sweep, want 1", got)
 	}
 }

@@ -207,9 +207,9 @@ func TestRawSignedRequestsAreServed(t *testing.T) {
 		headers <- r.Header.Clone()
 		_, _ = io.WriteString(w, `{}`)
 	})
-	em := startEmulator(t, Runtime{ARN: testARN, URL: agentURL})
-	body := []byte(`{}`)
 	const custom = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant"
+	em := startEmulator(t, Runtime{ARN: testARN, URL: agentURL, HeaderAllowlist: []string{custom}})
+	body := []byte(`{}`)
 	tests := []struct {
 		name   string
 		header []string
@@ -228,7 +228,7 @@ func TestRawSignedRequestsAreServed(t *testing.T) {
 			header: []string{"X-Amz-Content-Sha256", "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
 		},
 		{
-			name:   "a custom runtime header reaches the agent; Authorization does not",
+			name:   "an allow-listed custom runtime header reaches the agent; Authorization does not",
 			header: []string{custom, "acme"},
 			check: func(t *testing.T, agent http.Header) {
 				if got := agent.Get(custom); got != "acme" {

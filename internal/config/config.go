@@ -413,12 +413,58 @@ type Emulator struct {
 	AccessKeyID     string    `yaml:"accessKeyId" env:"AGENTGATE_EMULATOR_ACCESS_KEY_ID"`
 	SecretAccessKey string    `yaml:"secretAccessKey" env:"AGENTGATE_EMULATOR_SECRET_ACCESS_KEY"`
 	Runtimes        []Runtime `yaml:"runtimes"`
+	// IdleSessionTimeout ends a runtime session idle this long, unless its
+	// agent's ping answers HealthyBusy: AgentCore's idleRuntimeSessionTimeout
+	// (default 900 s).
+	IdleSessionTimeout time.Duration `yaml:"idleSessionTimeout" env:"AGENTGATE_EMULATOR_IDLE_SESSION_TIMEOUT"`
+	// MaxSessionLifetime ends a runtime session this long after it began:
+	// AgentCore's maxLifetime (default 28800 s).
+	MaxSessionLifetime time.Duration `yaml:"maxSessionLifetime" env:"AGENTGATE_EMULATOR_MAX_SESSION_LIFETIME"`
+	// Throttle answers ThrottlingException past InvocationsPerSecond per
+	// runtime endpoint, as AgentCore does past its quota.
+	Throttle bool `yaml:"throttle" env:"AGENTGATE_EMULATOR_THROTTLE"`
+	// InvocationsPerSecond is that quota; 0 is AgentCore's default, 25.
+	InvocationsPerSecond int `yaml:"invocationsPerSecond"`
+	// HeaderAllowlist is the requestHeaderAllowlist of every runtime that
+	// has none of its own.
+	HeaderAllowlist []string `yaml:"headerAllowlist"`
+	// Fault is the fault of every runtime that has none of its own.
+	Fault EmulatorFault `yaml:"fault"`
 }
 
 // Runtime maps an emulated runtime ARN to an agent container URL.
 type Runtime struct {
 	ARN string `yaml:"arn"`
 	URL string `yaml:"url"`
+	// HeaderAllowlist names the caller's headers that reach this runtime's
+	// agent; unset, the emulator's.
+	HeaderAllowlist []string `yaml:"headerAllowlist"`
+	// Fault makes this runtime misbehave; unset, the emulator's fault.
+	Fault *EmulatorFault `yaml:"fault"`
+}
+
+// EmulatorFault makes an emulated runtime misbehave on purpose
+// (agentcorelocal.Fault, field by field); the zero value behaves.
+type EmulatorFault struct {
+	// Error answers every invocation with this AgentCore error type, e.g.
+	// ThrottlingException.
+	Error string `yaml:"error"`
+	// Times bounds the fault to the first invocations; 0 is every one.
+	Times int `yaml:"times"`
+	// RetryAfter, with error, adds a Retry-After header.
+	RetryAfter time.Duration `yaml:"retryAfter"`
+	// DelayFirst holds each invocation back before the agent is called;
+	// DelayEach holds back each event.
+	DelayFirst time.Duration `yaml:"delayFirst"`
+	DelayEach  time.Duration `yaml:"delayEach"`
+	// DropAfter cuts the stream after that many events; MalformedAfter and
+	// OversizedAfter inject a broken or a 2 MiB event after that many.
+	DropAfter      int `yaml:"dropAfter"`
+	MalformedAfter int `yaml:"malformedAfter"`
+	OversizedAfter int `yaml:"oversizedAfter"`
+	// MidStreamError, with dropAfter, ends the stream with an error event
+	// of this type instead of cutting it.
+	MidStreamError string `yaml:"midStreamError"`
 }
 
 // The bounds of one request, which the gateway also falls back to when it
@@ -460,7 +506,8 @@ func Default() Config {
 			SessionIdle: 15 * time.Minute,
 			Builtin:     Builtin{Delay: 20 * time.Millisecond},
 		},
-		Emulator: Emulator{Listen: "127.0.0.1:9000", Region: "us-east-1"},
+		Emulator: Emulator{Listen: "127.0.0.1:9000", Region: "us-east-1",
+			IdleSessionTimeout: 900 * time.Second, MaxSessionLifetime: 28800 * time.Second},
 	}
 }
 

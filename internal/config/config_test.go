@@ -55,6 +55,48 @@ agent:
 	}
 }
 
+func TestLoadReadsTheEmulatorsLifecycleHeadersAndFaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agentgate.yaml")
+	os.WriteFile(path, []byte(`
+agentcoreLocal:
+  idleSessionTimeout: 30s
+  throttle: true
+  headerAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant]
+  fault:
+    error: ThrottlingException
+    times: 2
+    retryAfter: 1s
+  runtimes:
+    - arn: arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/a-1
+      url: http://127.0.0.1:8081
+    - arn: arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/b-1
+      url: http://127.0.0.1:8082
+      headerAllowlist: [X-Api-Key]
+      fault:
+        dropAfter: 3
+`), 0o644)
+	cfg, err := Load(path, env(map[string]string{"AGENTGATE_EMULATOR_MAX_SESSION_LIFETIME": "1h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.Emulator
+	if e.IdleSessionTimeout != 30*time.Second || e.MaxSessionLifetime != time.Hour || !e.Throttle || e.InvocationsPerSecond != 0 {
+		t.Errorf("lifecycle and quota %v %v %v %d", e.IdleSessionTimeout, e.MaxSessionLifetime, e.Throttle, e.InvocationsPerSecond)
+	}
+	if e.Fault != (EmulatorFault{Error: "ThrottlingException", Times: 2, RetryAfter: time.Second}) || len(e.HeaderAllowlist) != 1 {
+		t.Errorf("emulator fault %+v, allow-list %v", e.Fault, e.HeaderAllowlist)
+	}
+	if e.Runtimes[0].Fault != nil || e.Runtimes[0].HeaderAllowlist != nil {
+		t.Errorf("runtime 0 has a fault or an allow-list of its own: %+v", e.Runtimes[0])
+	}
+	if f := e.Runtimes[1].Fault; f == nil || *f != (EmulatorFault{DropAfter: 3}) || e.Runtimes[1].HeaderAllowlist[0] != "X-Api-Key" {
+		t.Errorf("runtime 1 %+v", e.Runtimes[1])
+	}
+	if d := Default().Emulator; d.IdleSessionTimeout != 900*time.Second || d.MaxSessionLifetime != 8*time.Hour {
+		t.Errorf("defaults %v and %v, want AgentCore's 900 s and 28800 s", d.IdleSessionTimeout, d.MaxSessionLifetime)
+	}
+}
+
 func TestLoadRefusesUnknownFields(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "agentgate.yaml")
 	os.WriteFile(path, []byte("listne: 127.0.0.1:1\n"), 0o644)
@@ -125,6 +167,10 @@ func TestValidateNamesTheBadField(t *testing.T) {
 			c.Emulator.AccessKeyID, c.Emulator.SecretAccessKey = "k", "s"
 			c.Emulator.Runtimes = []Runtime{{ARN: good, URL: "nope"}}
 		}, (*Config).ValidateEmulator, "agentcoreLocal.runtimes[0].url"},
+		{"an emulator idle timeout longer than its maximum lifetime", func(c *Config) {
+			c.Emulator.IdleSessionTimeout, c.Emulator.MaxSessionLifetime = time.Hour, time.Minute
+		}, (*Config).ValidateEmulator, "agentcoreLocal.idleSessionTimeout"},
+		{"an emulator quota without throttling", func(c *Config) { c.Emulator.InvocationsPerSecond = 5 }, (*Config).ValidateEmulator, "agentcoreLocal.invocationsPerSecond"},
 		{"a gateway with no authenticator", func(c *Config) { c.Agents = map[string]Agent{"default": {ARN: good}} }, (*Config).ValidateGateway, "auth"},
 		{"password sign-in without a token key", func(c *Config) { c.Auth.Passwords.UsersFile = "users" }, (*Config).ValidateGateway, "auth.passwords.tokenKey"},
 		{"a JWT issuer without an audience", func(c *Config) { c.Auth.JWT.Issuer = "https://idp.example" }, (*Config).ValidateGateway, "auth.jwt.audience"},

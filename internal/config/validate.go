@@ -384,8 +384,28 @@ func (c *Config) ValidateEmulator() error {
 		}
 		checkURL(&p, field+".url", rt.URL)
 	}
+	checkEmulatorLimits(&p, e)
 	checkLog(&p, c.Log)
 	return p.err()
+}
+
+// checkEmulatorLimits checks the emulator's session lifecycle and quota;
+// the emulator itself checks faults and header allow-lists, field by field.
+func checkEmulatorLimits(p *problems, e Emulator) {
+	switch {
+	case e.IdleSessionTimeout <= 0:
+		p.add("agentcoreLocal.idleSessionTimeout", "must be positive (AgentCore's default: 900s)")
+	case e.MaxSessionLifetime <= 0:
+		p.add("agentcoreLocal.maxSessionLifetime", "must be positive (AgentCore's default: 8h)")
+	case e.IdleSessionTimeout > e.MaxSessionLifetime:
+		p.add("agentcoreLocal.idleSessionTimeout", "%v is longer than agentcoreLocal.maxSessionLifetime %v; AgentCore requires it to be no longer", e.IdleSessionTimeout, e.MaxSessionLifetime)
+	}
+	if e.InvocationsPerSecond < 0 {
+		p.add("agentcoreLocal.invocationsPerSecond", "must not be negative (0: AgentCore's default, 25)")
+	}
+	if e.InvocationsPerSecond > 0 && !e.Throttle {
+		p.add("agentcoreLocal.invocationsPerSecond", "needs agentcoreLocal.throttle: true")
+	}
 }
 
 func checkListen(p *problems, field, addr string) {

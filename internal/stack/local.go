@@ -173,6 +173,7 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	inner := Drain{Grace: cfg.Timeouts.ShutdownGrace + 3*time.Second}
 	l.serve(ctx, agentHandler, agentLn, inner, log)
 	l.serve(ctx, emu, emuLn, inner, log)
+	l.wg.Go(func() { emu.Run(ctx) })
 	l.wg.Go(func() {
 		if err := ServeGateway(ctx, gwLn, gw, cfg, log, tel.Metrics); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			l.mu.Lock()

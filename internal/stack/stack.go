@@ -362,16 +362,37 @@ func NewEmulator(cfg config.Config, log *slog.Logger, onInvocation func(agentcor
 	e := cfg.Emulator
 	runtimes := make([]agentcorelocal.Runtime, len(e.Runtimes))
 	for i, rt := range e.Runtimes {
-		runtimes[i] = agentcorelocal.Runtime{ARN: rt.ARN, URL: rt.URL}
+		// A runtime's own allow-list and fault win over the emulator's.
+		allow, fault := e.HeaderAllowlist, e.Fault
+		if rt.HeaderAllowlist != nil {
+			allow = rt.HeaderAllowlist
+		}
+		if rt.Fault != nil {
+			fault = *rt.Fault
+		}
+		runtimes[i] = agentcorelocal.Runtime{ARN: rt.ARN, URL: rt.URL, HeaderAllowlist: allow, Fault: emulatorFault(fault)}
 	}
 	return agentcorelocal.New(agentcorelocal.Config{
-		Region:          e.Region,
-		AccessKeyID:     e.AccessKeyID,
-		SecretAccessKey: e.SecretAccessKey,
-		Runtimes:        runtimes,
-		Logger:          log,
-		OnInvocation:    onInvocation,
+		Region:               e.Region,
+		AccessKeyID:          e.AccessKeyID,
+		SecretAccessKey:      e.SecretAccessKey,
+		Runtimes:             runtimes,
+		Logger:               log,
+		OnInvocation:         onInvocation,
+		IdleSessionTimeout:   e.IdleSessionTimeout,
+		MaxSessionLifetime:   e.MaxSessionLifetime,
+		Throttle:             e.Throttle,
+		InvocationsPerSecond: e.InvocationsPerSecond,
 	})
+}
+
+func emulatorFault(f config.EmulatorFault) agentcorelocal.Fault {
+	return agentcorelocal.Fault{
+		Error: f.Error, Times: f.Times, RetryAfter: f.RetryAfter,
+		DelayFirst: f.DelayFirst, DelayEach: f.DelayEach,
+		DropAfter: f.DropAfter, MalformedAfter: f.MalformedAfter, OversizedAfter: f.OversizedAfter,
+		MidStreamError: f.MidStreamError,
+	}
 }
 
 // NewHTTPServer returns a server fit for long streams: no write timeout,
