@@ -190,8 +190,18 @@ func (v SecretValues) Apply(cfg *Config) {
 	}
 }
 
-// Equal reports whether v and w hold the same values.
-func (v SecretValues) Equal(w SecretValues) bool { return reflect.DeepEqual(v, w) }
+// Changed names, by their JSON names, the fields whose values differ
+// between v and w: what a log may say about a rotation.
+func (v SecretValues) Changed(w SecretValues) []string {
+	var names []string
+	a, b := reflect.ValueOf(v), reflect.ValueOf(w)
+	for i, name := range secretFields() {
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
 
 // parseRedisURL reads redis:// or rediss:// (TLS) URLs. Its errors never
 // quote the URL, which carries a password.

@@ -140,3 +140,14 @@ func TestTheSecretsARNAndRefreshComeFromTheEnvironment(t *testing.T) {
 		t.Fatalf("default refresh %v, want 5m", Default().Secrets.Refresh)
 	}
 }
+
+func TestChangedNamesTheFieldsNotTheValues(t *testing.T) {
+	a := SecretValues{SessionKey: "one", TokenKey: "same", APIKeys: []APIKey{{Name: "k", Hash: "h"}}}
+	b := SecretValues{SessionKey: "two", TokenKey: "same", APIKeys: []APIKey{{Name: "k", Hash: "h2"}}, Users: "ada:x"}
+	if got := a.Changed(b); !slices.Equal(got, []string{"sessionKey", "apiKeys", "users"}) {
+		t.Fatalf("Changed = %v", got)
+	}
+	if got := a.Changed(a); len(got) != 0 {
+		t.Fatalf("Changed(itself) = %v", got)
+	}
+}

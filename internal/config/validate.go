@@ -196,6 +196,14 @@ func (c *Config) validateOriginLock(p *problems) {
 	}
 }
 
+// ValidateSecrets checks the secrets section alone: what reading the
+// secret needs, before the rest can be checked with its values.
+func (c *Config) ValidateSecrets() error {
+	var p problems
+	c.validateSecrets(&p)
+	return p.err()
+}
+
 func (c *Config) validateSecrets(p *problems) {
 	s := c.Secrets
 	if s.ARN == "" {
