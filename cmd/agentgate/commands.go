@@ -39,13 +39,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer flushTraces(tel)
-	gw, err := stack.NewGateway(ctx, cfg, log, tel)
+	gw, err := stack.OpenGateway(ctx, cfg, log, tel)
 	if err != nil {
 		return err
 	}
 	if api != "" {
 		log.Info("gateway serving function URL invocations", "runtimeAPI", api)
-		srv := &lambda.Server{API: api, Handler: gw, Abort: gw.Abort, Logger: log}
+		srv := &lambda.Server{API: api, Handler: gw, Abort: gw.Abort, Prepare: gw.RefreshIfStale, Logger: log}
 		return srv.Serve(ctx)
 	}
 	return serveWithMetrics(ctx, cfg, log, tel.Scrape, func() error {

@@ -213,11 +213,7 @@ func TestTheFunctionURLStreamsAndTakesOnlySignedRequests(t *testing.T) {
 	if env["AGENTGATE_CONFIG"] != "/var/task/agentgate.yaml" || env["AGENTGATE_ORIGIN_HEADER"] != "X-Origin-Verify" {
 		t.Errorf("environment %s", compact(env))
 	}
-	for _, name := range []string{"AGENTGATE_ORIGIN_SECRET", "AGENTGATE_SESSION_KEY"} {
-		if got := compact(env[name]); !strings.Contains(got, "{{resolve:secretsmanager:") {
-			t.Errorf("%s = %s, want a Secrets Manager dynamic reference", name, got)
-		}
-	}
+	// secret_test.go checks that the rest holds no secret.
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -545,6 +541,9 @@ func TestTheGatewayMayOnlyInvokeAndStopItsRuntimes(t *testing.T) {
 				t.Errorf("logging reaches beyond the gateway's log group: %s", compact(st))
 			}
 			continue
+		}
+		if strings.HasPrefix(actions[0], "secretsmanager:") {
+			continue // secret_test.go checks it
 		}
 		if strings.HasPrefix(actions[0], "dynamodb:") {
 			if len(resources) != 1 || !strings.Contains(resources[0], `"Limits`) || !strings.Contains(resources[0], `"Arn"`) {

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -19,8 +18,7 @@ import (
 type gatewayFunction struct {
 	url awslambda.FunctionUrl
 	// originSecret is the value CloudFront must send in the origin lock
-	// header: the settings' literal, or a dynamic reference to a secret
-	// generated at deploy time.
+	// header: a dynamic reference into the gateway secret.
 	originSecret *string
 }
 
@@ -35,7 +33,8 @@ const placeholderDir = "placeholder"
 // 15 minutes (Lambda's cap per invocation), a function URL with AWS_IAM auth
 // (only CloudFront's OAC can call it) in RESPONSE_STREAM mode, and a role
 // that may only invoke and stop sessions of the configured runtimes, keep
-// limits in the stack's own table, and write its own logs.
+// limits in the stack's own table, read the gateway secret, and write its
+// own logs. Its environment names the secret and holds no secret value.
 func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runtimeARN *string, outdir string) (*gatewayFunction, error) {
 	code, err := stageCode(stack, s, plan, outdir)
 	if err != nil {
@@ -68,14 +67,10 @@ func newGatewayFunction(stack awscdk.Stack, s *Settings, plan gatewayPlan, runti
 		"AGENTGATE_CONFIG":        jsii.String(configPath),
 		"AGENTGATE_ORIGIN_HEADER": jsii.String(s.Edge.OriginHeader),
 	}
-	gw := &gatewayFunction{originSecret: secretOrGenerated(stack, "OriginSecret", s.Edge.OriginSecret,
-		"agentgate origin lock: the header CloudFront adds and the gateway requires")}
-	env["AGENTGATE_ORIGIN_SECRET"] = gw.originSecret
-	if !plan.sessionKeySet {
-		// Every instance must verify the session ids the others issued.
-		env["AGENTGATE_SESSION_KEY"] = secretOrGenerated(stack, "SessionKey", "",
-			"agentgate sessions.key: signs runtime session ids across function instances")
-	}
+	secret := newGatewaySecret(stack, plan)
+	secret.grantRead(role)
+	env["AGENTGATE_SECRETS_ARN"] = secret.arn()
+	gw := &gatewayFunction{originSecret: secret.originSecret}
 	if runtimeARN != nil {
 		env["AGENTGATE_UPSTREAM_ARN"] = runtimeARN
 	}
@@ -162,27 +157,6 @@ func runtimeResources(static []string, created *string) *[]*string {
 		out = append(out, created, awscdk.Fn_Join(jsii.String(""), &[]*string{created, jsii.String("/runtime-endpoint/*")}))
 	}
 	return &out
-}
-
-// secretOrGenerated returns value when set; otherwise a secret generated in
-// Secrets Manager at deploy time, as a dynamic reference: CloudFormation
-// resolves it into the resource, so it never appears in the template, the
-// settings or git.
-func secretOrGenerated(stack awscdk.Stack, id, value, description string) *string {
-	if value != "" {
-		return jsii.String(value)
-	}
-	secret := awssecretsmanager.NewSecret(stack, jsii.String(id), &awssecretsmanager.SecretProps{
-		Description: jsii.String(description),
-		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
-			PasswordLength:     jsii.Number(48),
-			ExcludePunctuation: jsii.Bool(true),
-		},
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-	acceptFinding(secret, "AwsSolutions-SMG4",
-		"CloudFormation resolves the value into the function's environment and CloudFront's origin header at deploy time: a rotation would change it in Secrets Manager alone and break the origin lock or every session until the next deploy; a new value is deployed instead (docs/deploy.md)")
-	return secret.SecretValue().UnsafeUnwrap()
 }
 
 // stageCode assembles the function's code folder in the cloud assembly:

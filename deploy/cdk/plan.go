@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -22,10 +21,9 @@ type gatewayPlan struct {
 	runtimeARNs []string
 	// maxBodyBytes is the gateway's request body cap (WAF mirrors it).
 	maxBodyBytes int64
-	// sessionKeySet says the file carries sessions.key; otherwise the
-	// stack generates one, as every Lambda instance must verify the others'
-	// session ids.
-	sessionKeySet bool
+	// authFromSecret says the file names no authenticator: the gateway
+	// secret must hold apiKeys or users.
+	authFromSecret bool
 	// limitsTable says the file leaves limits.store unset, and the stack
 	// makes a DynamoDB table the store: the one shared store a function
 	// URL can reach without a VPC, so that limits hold across instances.
@@ -80,16 +78,12 @@ func planGateway(s *Settings) (plan gatewayPlan, err error) {
 	if err := ownedByStack(written, plan.runtime); err != nil {
 		return plan, err
 	}
-	env := map[string]string{
-		"AGENTGATE_ORIGIN_HEADER": s.Edge.OriginHeader,
-		"AGENTGATE_ORIGIN_SECRET": cmp.Or(s.Edge.OriginSecret, placeholderSecret),
+	if err := refuseSecretLiterals(written, s); err != nil {
+		return plan, err
 	}
+	env := map[string]string{"AGENTGATE_ORIGIN_HEADER": s.Edge.OriginHeader, "AGENTGATE_SECRETS_ARN": placeholderSecretARN}
 	if plan.runtime {
 		env["AGENTGATE_UPSTREAM_ARN"] = placeholderARN
-	}
-	plan.sessionKeySet = written.Sessions.Key != ""
-	if !plan.sessionKeySet {
-		env["AGENTGATE_SESSION_KEY"] = placeholderSecret
 	}
 	plan.limitsTable = !hasKey(&s.Gateway, "limits", "store")
 	if plan.limitsTable {
@@ -99,6 +93,9 @@ func planGateway(s *Settings) (plan gatewayPlan, err error) {
 	if err != nil {
 		return plan, err
 	}
+	var placeholders config.SecretValues
+	placeholders, plan.authFromSecret = secretPlaceholders(written)
+	placeholders.Apply(&cfg)
 	if err := cfg.ValidateGateway(); err != nil {
 		return plan, fmt.Errorf("settings gateway: %w", err)
 	}
@@ -115,7 +112,7 @@ func planGateway(s *Settings) (plan gatewayPlan, err error) {
 // ownedByStack refuses gateway settings that the stack provides itself.
 func ownedByStack(c config.Config, withRuntime bool) error {
 	if c.OriginLock.Header != "" || c.OriginLock.Secret != "" {
-		return fmt.Errorf("settings gateway.originLock: set edge.originHeader and edge.originSecret instead; the stack gives the same values to CloudFront and the gateway")
+		return fmt.Errorf("settings gateway.originLock: set edge.originHeader instead; the stack generates the secret into the gateway secret and gives the same values to CloudFront and the gateway")
 	}
 	if c.AWS.AccessKeyID != "" || c.AWS.SecretAccessKey != "" || c.AWS.SessionToken != "" {
 		return fmt.Errorf("settings gateway.aws: the function runs with its own role; static credentials do not belong in the bundle")

@@ -36,7 +36,7 @@ func TestTheExampleSettingsPlanAGateway(t *testing.T) {
 	if len(plan.runtimeARNs) != 1 || plan.runtimeARNs[0] != exampleARN {
 		t.Errorf("runtimes %v", plan.runtimeARNs)
 	}
-	if plan.maxBodyBytes != 1<<20 || plan.sessionKeySet || plan.runtime {
+	if plan.maxBodyBytes != 1<<20 || plan.authFromSecret || plan.runtime {
 		t.Errorf("plan %+v", plan)
 	}
 	if !strings.Contains(string(plan.file), "trustedProxies") {
@@ -51,7 +51,6 @@ func TestBadSettingsAreRefusedNamingTheField(t *testing.T) {
 	}{
 		{"a gateway field the gateway does not know", "", agent + "  auth: {none: true}\n  limts: {}\n", "limts"},
 		{"a bad gateway value, in the gateway's words", "", agent + "  auth: {none: true}\n  limits: {store: disk}\n", "limits.store"},
-		{"a gateway without authentication", "", agent, "auth"},
 		{"an origin lock set in the gateway", "", agent + "  auth: {none: true}\n  originLock: {header: X-A, secret: 0123456789abcdef}\n", "edge.originHeader"},
 		{"static AWS credentials", "", agent + "  auth: {none: true}\n  aws: {accessKeyId: AKID, secretAccessKey: x}\n", "gateway.aws"},
 		{"an agent ARN beside the created runtime", "", agent + "  auth: {none: true}\n", "gateway.agents.demo.arn"},

@@ -27,6 +27,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/lambdalocal"
 	"github.com/agentgate/agentgate/internal/limit/limittest"
+	"github.com/agentgate/agentgate/internal/secretslocal"
 	"github.com/agentgate/agentgate/internal/stack"
 	"github.com/agentgate/agentgate/internal/testenv"
 )
@@ -154,7 +155,7 @@ func startReplica(t *testing.T, delay time.Duration, gateway string, vars ...str
 	rp.main = readTemplate(t, filepath.Join(outdir, s.StackName+".template.json"))
 	rp.edge = readTemplate(t, filepath.Join(outdir, s.StackName+"Edge.template.json"))
 
-	rv := newResolver(t, rp.main, s, dynamo)
+	rv := newResolver(t, rp.main, s, dynamo, aws.Credentials{AccessKeyID: l.Config.AWS.AccessKeyID, SecretAccessKey: l.Config.AWS.SecretAccessKey})
 	fn := startFunction(t, rp, rv, outdir, s, l, dynamo)
 	d := rp.distribution(t, rv, s)
 	fnProps := rp.edge.named(t, "AWS::Lambda::Function", "BodySigner")
@@ -216,35 +217,23 @@ func assetDir(t *testing.T, outdir string, fn map[string]any) string {
 
 // resolver resolves the intrinsic functions and dynamic references the
 // function's environment and the distribution use, against the replica's
-// stand-ins: a table's Ref is its name in dynalite, a secret's its ARN, and
-// a secret's value is generated here as Secrets Manager would generate it.
+// stand-ins: a table's Ref is its name in dynalite, a secret's its ARN in
+// the Secrets Manager stand-in, and a secret's value is generated here as
+// Secrets Manager would generate it, then served by the stand-in, which the
+// function reads at run time.
 type resolver struct {
 	t       *testing.T
 	tpl     template
 	values  map[string]string // logical id → value
 	secrets map[string]string // secret ARN → SecretString
+	// secretsURL is the Secrets Manager stand-in's.
+	secretsURL string
 }
 
-func newResolver(t *testing.T, tpl template, s *Settings, dynamo string) *resolver {
+func newResolver(t *testing.T, tpl template, s *Settings, dynamo string, keys aws.Credentials) *resolver {
 	t.Helper()
 	rv := &resolver{t: t, tpl: tpl, values: map[string]string{}, secrets: map[string]string{}}
-	for id, props := range tpl.resources("AWS::SecretsManager::Secret") {
-		arn := fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-AbCdEf", s.Region, s.Account, id)
-		rv.values[id] = arn
-		value := randomSecret()
-		if gen, ok := props["GenerateSecretString"].(map[string]any); ok {
-			if tmpl, ok := gen["SecretStringTemplate"].(string); ok {
-				var obj map[string]any
-				if err := json.Unmarshal([]byte(tmpl), &obj); err != nil {
-					t.Fatal(err)
-				}
-				obj[gen["GenerateStringKey"].(string)] = randomSecret()
-				b, _ := json.Marshal(obj)
-				value = string(b)
-			}
-		}
-		rv.secrets[arn] = value
-	}
+	rv.generateSecrets(s, keys)
 	db := dynamodb.New(dynamodb.Options{Region: s.Region, BaseEndpoint: aws.String(dynamo),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
 	for id, props := range tpl.resources("AWS::DynamoDB::Table") {
@@ -264,6 +253,46 @@ func newResolver(t *testing.T, tpl template, s *Settings, dynamo string) *resolv
 		rv.values[id] = id
 	}
 	return rv
+}
+
+// generateSecrets generates every secret's value, as CloudFormation has
+// Secrets Manager do, into a Secrets Manager stand-in signed to with keys.
+// A secret whose JSON template refers to other secrets comes after them.
+func (rv *resolver) generateSecrets(s *Settings, keys aws.Credentials) {
+	rv.t.Helper()
+	sm, err := secretslocal.New(secretslocal.Config{Region: s.Region, AccountID: s.Account, AccessKeyID: keys.AccessKeyID, SecretAccessKey: keys.SecretAccessKey})
+	if err != nil {
+		rv.t.Fatal(err)
+	}
+	srv := httptest.NewServer(sm)
+	rv.t.Cleanup(srv.Close)
+	rv.secretsURL = srv.URL
+	secrets := rv.tpl.resources("AWS::SecretsManager::Secret")
+	for _, pass := range []bool{false, true} {
+		for id, props := range secrets {
+			gen, _ := props["GenerateSecretString"].(map[string]any)
+			tmpl, literal := gen["SecretStringTemplate"].(string)
+			refers := gen["SecretStringTemplate"] != nil && !literal
+			if refers != pass {
+				continue
+			}
+			value := randomSecret()
+			if gen["SecretStringTemplate"] != nil {
+				if refers {
+					tmpl = rv.value(gen["SecretStringTemplate"])
+				}
+				var obj map[string]any
+				if err := json.Unmarshal([]byte(tmpl), &obj); err != nil {
+					rv.t.Fatal(err)
+				}
+				obj[gen["GenerateStringKey"].(string)] = randomSecret()
+				b, _ := json.Marshal(obj)
+				value = string(b)
+			}
+			arn := sm.Put(id, value)
+			rv.values[id], rv.secrets[arn] = arn, value
+		}
+	}
 }
 
 var dynamicSecret = regexp.MustCompile(`\{\{resolve:secretsmanager:([^:}]+(?::[^:}]+){6}|[^:}]+):SecretString:([^:}]*):([^:}]*):([^:}]*)\}\}`)
@@ -321,6 +350,7 @@ func startFunction(t *testing.T, rp *replica, rv *resolver, outdir string, s *Se
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ENDPOINT_URL_BEDROCK_AGENTCORE=" + l.EmulatorURL,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + dynamo,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + rv.secretsURL,
 	}
 	for name, v := range get(t, fn, "Environment", "Variables").(map[string]any) {
 		value := rv.value(v)

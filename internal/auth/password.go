@@ -94,6 +94,7 @@ type Passwords struct {
 	// verification holds 64 MiB, and a burst of sign-ins must not take the
 	// instance's memory with it.
 	slots     *hashSlots
+	slotCount int
 	queueWait time.Duration
 	// verifying, when set, is told each hash about to be verified, once it
 	// holds a slot: tests use it to see that unknown users cost the same
@@ -116,6 +117,7 @@ func NewPasswords(cfg PasswordConfig) (*Passwords, error) {
 		now:         cfg.Now,
 		cookieName:  cfg.CookieName,
 		slots:       newHashSlots(cfg.MaxConcurrentHashes),
+		slotCount:   cfg.MaxConcurrentHashes,
 		queueWait:   cfg.HashQueueWait,
 	}
 	if cfg.Failures != nil {
@@ -138,6 +140,34 @@ func NewPasswords(cfg PasswordConfig) (*Passwords, error) {
 		p.keys = append(p.keys, tokenKey(k))
 	}
 	return p, nil
+}
+
+// Successor returns the authenticator cfg describes, to take p's place
+// when the configuration changes (a rotated token key, new users) while
+// p's sign-ins may still be running. It carries over what p has learnt and
+// holds: the failed sign-ins it counts in its own memory, when cfg counts
+// them there too with the same limits, so that a change forgives no
+// guesser; its revocations, when cfg names none (both then in memory); and
+// its hashing slots, when cfg asks for as many, so that the two together
+// never hash more passwords at once than one would.
+func (p *Passwords) Successor(cfg PasswordConfig) (*Passwords, error) {
+	ownRevocations := cfg.Revocations == nil
+	n, err := NewPasswords(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := p.failures.(*failures); ok {
+		if fresh, ok := n.failures.(*failures); ok && fresh.limit == old.limit && fresh.window == old.window && fresh.maxKeys == old.maxKeys {
+			n.failures = old
+		}
+	}
+	if _, ok := p.revocations.(*memoryRevocations); ok && ownRevocations {
+		n.revocations = p.revocations
+	}
+	if n.slotCount == p.slotCount {
+		n.slots = p.slots
+	}
+	return n, nil
 }
 
 func (cfg PasswordConfig) withDefaults() (PasswordConfig, error) {

@@ -57,6 +57,17 @@ func LoadUsersFile(path string) (map[string]string, error) {
 	return users, nil
 }
 
+// ParseUsers reads a users file's content, as LoadUsersFile reads the file:
+// for users that come from elsewhere than a file (a secret). Errors name the
+// line, never a hash.
+func ParseUsers(b []byte) (map[string]string, error) {
+	users, _, err := parseUsers(b)
+	if err != nil {
+		return nil, fmt.Errorf("auth: users line %w", err)
+	}
+	return users, nil
+}
+
 // parseUsers parses a users file and also returns the line each user is on
 // (1-based). Errors start with the line number.
 func parseUsers(b []byte) (users map[string]string, lines map[string]int, err error) {

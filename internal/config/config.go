@@ -29,6 +29,10 @@ type Config struct {
 	// AWS holds optional static credentials; when empty the SDK's default
 	// chain (environment, shared config, IAM role) supplies them.
 	AWS AWS `yaml:"aws"`
+	// Secrets reads the secret settings (keys, passwords, the origin
+	// secret) from AWS Secrets Manager at run time, over what the file and
+	// the environment say.
+	Secrets Secrets `yaml:"secrets"`
 	// Sessions configures runtime session ids issued by the gateway.
 	Sessions Sessions `yaml:"sessions"`
 	// Auth chooses how callers authenticate; several methods may be on.
@@ -113,6 +117,25 @@ type AWS struct {
 	SessionToken    string `yaml:"sessionToken"`
 }
 
+// Secrets locates the Secrets Manager secret that holds the gateway's
+// secret settings (SecretValues, a JSON object). The gateway reads it at
+// start, stopping if it cannot, and again every Refresh: a rotated value
+// takes effect without a restart.
+type Secrets struct {
+	// ARN names the secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME);
+	// empty reads none. The client works in the ARN's region, with the AWS
+	// SDK's default credentials (the Lambda function's role).
+	ARN string `yaml:"arn" env:"AGENTGATE_SECRETS_ARN"`
+	// Refresh is how often the secret is read again. In Lambda, where
+	// nothing runs between invocations, an invocation that finds the values
+	// older than this reads them first.
+	Refresh time.Duration `yaml:"refresh" env:"AGENTGATE_SECRETS_REFRESH"`
+	// Endpoint overrides the Secrets Manager URL (a local stand-in).
+	Endpoint string `yaml:"endpoint" env:"AGENTGATE_SECRETS_ENDPOINT"`
+	// Timeout bounds each read of the secret, retries included.
+	Timeout time.Duration `yaml:"timeout" env:"AGENTGATE_SECRETS_TIMEOUT"`
+}
+
 // Sessions configures session ids.
 type Sessions struct {
 	// Key signs session ids (at least 32 bytes). Empty: a random key per
@@ -138,16 +161,22 @@ type Auth struct {
 
 // APIKey is one key, stored as its hash (agentgate keys create).
 type APIKey struct {
-	Name string `yaml:"name"`
-	Hash string `yaml:"hash"`
+	Name string `yaml:"name" json:"name"`
+	Hash string `yaml:"hash" json:"hash"`
 }
 
 // Passwords configures ID/password sign-in.
 type Passwords struct {
 	// UsersFile holds `user:hash` lines (agentgate passwd).
 	UsersFile string `yaml:"usersFile" env:"AGENTGATE_USERS_FILE"`
+	// Users is the users file's content, when it comes from the secret
+	// (SecretValues.Users) rather than a file: then UsersFile is not read.
+	Users string `yaml:"-"`
 	// TokenKey signs login tokens (32+ characters).
 	TokenKey string `yaml:"tokenKey" env:"AGENTGATE_TOKEN_KEY"`
+	// PreviousTokenKeys still verify login tokens after a key rotation,
+	// until they expire (TokenTTL).
+	PreviousTokenKeys []string `yaml:"previousTokenKeys"`
 	// TokenTTL is how long a login token lasts.
 	TokenTTL time.Duration `yaml:"tokenTTL" env:"AGENTGATE_TOKEN_TTL"`
 	// MaxFailures failed sign-ins per user or IP within Window slow the
@@ -161,6 +190,10 @@ type Passwords struct {
 	// answer is 429 sign_in_busy.
 	HashQueueWait time.Duration `yaml:"hashQueueWait" env:"AGENTGATE_LOGIN_HASH_QUEUE_WAIT"`
 }
+
+// On reports whether password sign-in is configured: a users file, or
+// users from the secret.
+func (p Passwords) On() bool { return p.UsersFile != "" || p.Users != "" }
 
 // JWT configures OIDC/JWT bearer tokens.
 type JWT struct {
@@ -182,6 +215,9 @@ type JWT struct {
 type OriginLock struct {
 	Header string `yaml:"header" env:"AGENTGATE_ORIGIN_HEADER"`
 	Secret string `yaml:"secret" env:"AGENTGATE_ORIGIN_SECRET"`
+	// PreviousSecrets are still accepted while the edge changes over to a
+	// rotated Secret: CloudFront takes minutes to reach every edge.
+	PreviousSecrets []string `yaml:"previousSecrets"`
 }
 
 // Retry configures upstream retries.
@@ -487,6 +523,7 @@ func Default() Config {
 		Server: Server{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: 64 << 10, MaxConnections: 10_000, MaxConnectionsPerIP: 256},
 		SendUserID: true,
+		Secrets:    Secrets{Refresh: 5 * time.Minute, Timeout: 5 * time.Second},
 		Retry:      Retry{MaxAttempts: 3, MaxBackoff: 2 * time.Second},
 		Auth: Auth{
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute, HashQueueWait: 2 * time.Second},

@@ -132,11 +132,8 @@ func (c *Config) ValidateGateway() error {
 	if c.Retry.MaxBackoff <= 0 {
 		p.add("retry.maxBackoff", "must be positive")
 	}
-	if (c.OriginLock.Header == "") != (c.OriginLock.Secret == "") {
-		p.add("originLock", "header and secret go together")
-	} else if c.OriginLock.Secret != "" && len(c.OriginLock.Secret) < 16 {
-		p.add("originLock.secret", "must be at least 16 characters")
-	}
+	c.validateOriginLock(&p)
+	c.validateSecrets(&p)
 	if c.Limits.MaxBodyBytes < 1 {
 		p.add("limits.maxBodyBytes", "must be positive")
 	}
@@ -180,6 +177,50 @@ func (c *Config) ValidateGateway() error {
 	checkLog(&p, c.Log)
 	checkTelemetry(&p, c.Metrics, c.Tracing)
 	return p.err()
+}
+
+func (c *Config) validateOriginLock(p *problems) {
+	o := c.OriginLock
+	if (o.Header == "") != (o.Secret == "") {
+		p.add("originLock", "header and secret go together")
+	} else if o.Secret != "" && len(o.Secret) < 16 {
+		p.add("originLock.secret", "must be at least 16 characters")
+	}
+	if len(o.PreviousSecrets) > 0 && o.Secret == "" {
+		p.add("originLock.previousSecrets", "only with a secret")
+	}
+	for i, s := range o.PreviousSecrets {
+		if len(s) < 16 {
+			p.add(fmt.Sprintf("originLock.previousSecrets[%d]", i), "must be at least 16 characters")
+		}
+	}
+}
+
+// ValidateSecrets checks the secrets section alone: what reading the
+// secret needs, before the rest can be checked with its values.
+func (c *Config) ValidateSecrets() error {
+	var p problems
+	c.validateSecrets(&p)
+	return p.err()
+}
+
+func (c *Config) validateSecrets(p *problems) {
+	s := c.Secrets
+	if s.ARN == "" {
+		return
+	}
+	if SecretRegion(s.ARN) == "" {
+		p.add("secrets.arn", "not a Secrets Manager secret ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+	}
+	if s.Refresh <= 0 {
+		p.add("secrets.refresh", "must be positive")
+	}
+	if s.Timeout <= 0 {
+		p.add("secrets.timeout", "must be positive")
+	}
+	if s.Endpoint != "" {
+		checkURL(p, "secrets.endpoint", s.Endpoint)
+	}
 }
 
 func (c *Config) validateServer(p *problems) {
@@ -265,7 +306,7 @@ func (c *Config) validateLimits(p *problems) {
 // AuthConfigured reports whether any authenticator other than none is on.
 func (c *Config) AuthConfigured() bool {
 	a := c.Auth
-	return len(a.APIKeys) > 0 || a.Passwords.UsersFile != "" || a.JWT.Issuer != ""
+	return len(a.APIKeys) > 0 || a.Passwords.On() || a.JWT.Issuer != ""
 }
 
 func (c *Config) validateAuth(p *problems) {
@@ -278,9 +319,14 @@ func (c *Config) validateAuth(p *problems) {
 			p.add(fmt.Sprintf("auth.apiKeys[%d]", i), "name and hash are required (agentgate keys create)")
 		}
 	}
-	if pw := a.Passwords; pw.UsersFile != "" {
+	if pw := a.Passwords; pw.On() {
 		if len(pw.TokenKey) < 32 {
 			p.add("auth.passwords.tokenKey", "must be at least 32 characters")
+		}
+		for i, k := range pw.PreviousTokenKeys {
+			if len(k) < 32 {
+				p.add(fmt.Sprintf("auth.passwords.previousTokenKeys[%d]", i), "must be at least 32 characters")
+			}
 		}
 		if pw.TokenTTL <= 0 {
 			p.add("auth.passwords.tokenTTL", "must be positive")

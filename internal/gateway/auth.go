@@ -105,18 +105,22 @@ func fromScript(r *http.Request) bool {
 	return mode != "" && mode != "navigate"
 }
 
-// withOriginLock refuses requests that lack the edge's secret header, so
-// callers cannot skip CloudFront and its WAF, and notes on the request's
-// state that it passed. Health probes stay open.
+// withOriginLock refuses requests that lack the edge's secret header (the
+// secret, or a previous one during a rotation), so callers cannot skip
+// CloudFront and its WAF, and notes on the request's state that it passed.
+// Health probes stay open.
 func (s *Server) withOriginLock(next http.Handler) http.Handler {
 	if s.opts.OriginSecret == "" {
 		return next
 	}
-	secret := []byte(s.opts.OriginSecret)
+	secrets := [][]byte{[]byte(s.opts.OriginSecret)}
+	for _, p := range s.opts.PreviousOriginSecrets {
+		secrets = append(secrets, []byte(p))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get(s.opts.OriginHeader))
 		switch {
-		case subtle.ConstantTimeCompare(got, secret) == 1:
+		case matchesAny(got, secrets):
 			state(r.Context()).passedLock = true
 		case !isProbe(r.URL.Path):
 			s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "requests must come through the gateway's public endpoint"})
@@ -124,6 +128,16 @@ func (s *Server) withOriginLock(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// matchesAny reports whether got is one of secrets, comparing with each in
+// constant time.
+func matchesAny(got []byte, secrets [][]byte) bool {
+	match := 0
+	for _, secret := range secrets {
+		match |= subtle.ConstantTimeCompare(got, secret)
+	}
+	return match == 1
 }
 
 type edgeSignedKey struct{}

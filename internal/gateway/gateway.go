@@ -85,6 +85,9 @@ type Options struct {
 	// request that carries it is the edge's, so its
 	// EdgeAuthorizationHeader is the viewer's Authorization.
 	OriginHeader, OriginSecret string
+	// PreviousOriginSecrets are accepted beside OriginSecret while the edge
+	// changes over to it after a rotation.
+	PreviousOriginSecrets []string
 	// Dialects names, per agent, how its stream is read; an agent without
 	// an entry is read as event.Auto.
 	Dialects map[string]event.Dialect

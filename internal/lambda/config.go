@@ -20,10 +20,11 @@ const MaxStream = 15*time.Minute - 10*time.Second
 // is CloudFront, whose CloudFront-Viewer-Address names the viewer: unless
 // network.cloudFrontProxies says otherwise, every peer is believed for it.
 // Without the origin lock nothing vouches for the header, and it is not
-// read.
+// read. The lock is on when its header is named: its secret may come later,
+// from Secrets Manager, and the gateway refuses a header without one.
 func Configure(cfg *config.Config) {
 	cfg.Log.Format = "json"
-	if cfg.OriginLock.Secret != "" && len(cfg.Network.CloudFrontProxies) == 0 {
+	if cfg.OriginLock.Header != "" && len(cfg.Network.CloudFrontProxies) == 0 {
 		cfg.Network.CloudFrontProxies = []string{"0.0.0.0/0", "::/0"}
 	}
 	if cfg.Timeouts.Total <= 0 || cfg.Timeouts.Total > MaxStream {

@@ -15,6 +15,13 @@ func TestConfigureBelievesCloudFrontOnlyBehindTheOriginLock(t *testing.T) {
 		t.Fatalf("behind the origin lock: cloudFrontProxies %q, want every peer", locked.Network.CloudFrontProxies)
 	}
 
+	fromSecret := config.Default()
+	fromSecret.OriginLock.Header = "X-Origin-Verify" // the secret comes from Secrets Manager later
+	Configure(&fromSecret)
+	if !slices.Equal(fromSecret.Network.CloudFrontProxies, []string{"0.0.0.0/0", "::/0"}) {
+		t.Fatalf("a header with its secret in Secrets Manager: cloudFrontProxies %q, want every peer", fromSecret.Network.CloudFrontProxies)
+	}
+
 	open := config.Default()
 	Configure(&open)
 	if len(open.Network.CloudFrontProxies) != 0 {

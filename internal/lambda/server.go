@@ -33,6 +33,11 @@ type Server struct {
 	// so that its stream ends with a terminal error instead of a cut (the
 	// gateway's Abort).
 	Abort func(context.Context)
+	// Prepare, when set, runs as each invocation starts, before its event
+	// is read: a frozen function runs nothing between invocations, so the
+	// gateway refreshes its secret there when it is stale
+	// (stack.Live.RefreshIfStale).
+	Prepare func(context.Context)
 	// Logger receives the adapter's own problems; nil discards them.
 	Logger *slog.Logger
 }
@@ -100,6 +105,9 @@ func (s *Server) invoke(ctx context.Context, client *http.Client, inv invocation
 		log = s.Logger
 	}
 	log = log.With("awsRequestId", inv.id)
+	if s.Prepare != nil {
+		s.Prepare(ctx)
+	}
 	rctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	var r *http.Request

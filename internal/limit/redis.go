@@ -53,6 +53,15 @@ func NewRedis(client redis.UniversalClient, prefix string) *Redis {
 	return &Redis{client: client, prefix: prefix}
 }
 
+// Close closes the store's client. A gateway rebuilt with other Redis
+// settings closes the store it replaced once no request uses it.
+func (r *Redis) Close() error {
+	if r.client == nil {
+		return nil
+	}
+	return r.client.Close()
+}
+
 // Scripts may call TIME before writing only under effects replication, the
 // default since Redis 5; older servers need to be asked for it.
 const replicate = `if redis.replicate_commands then redis.replicate_commands() end

@@ -81,8 +81,9 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 		}
 		provider = p
 	}
-	if !cfg.AuthConfigured() {
-		// An open gateway only where nobody else can reach it.
+	if !cfg.AuthConfigured() && cfg.Secrets.ARN == "" {
+		// An open gateway only where nobody else can reach it; with a
+		// secret, its API keys or users may be the authentication.
 		if !loopback(opts.Listen) {
 			return nil, fmt.Errorf("listen %s: without auth configured, the local stack listens on loopback only", opts.Listen)
 		}
@@ -157,7 +158,7 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	if opts.Tracer != nil {
 		tel.Tracer = opts.Tracer
 	}
-	gw, err := NewGateway(ctx, cfg, log.With("server", "gateway"), tel)
+	gw, err := OpenGateway(ctx, cfg, log.With("server", "gateway"), tel)
 	if err != nil {
 		closeAll()
 		return nil, err

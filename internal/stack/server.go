@@ -6,10 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/connlimit"
-	"github.com/agentgate/agentgate/internal/gateway"
 	"github.com/agentgate/agentgate/internal/telemetry"
 )
 
@@ -64,8 +64,15 @@ func LimitConnections(ln net.Listener, cfg config.Config, log *slog.Logger, metr
 
 // ServeGateway serves gw on ln until ctx ends, with the connection caps
 // and request bounds of cfg, and drains it as cfg.Timeouts.ShutdownGrace
-// says.
-func ServeGateway(ctx context.Context, ln net.Listener, gw *gateway.Server, cfg config.Config, log *slog.Logger, metrics telemetry.Recorder) error {
+// says. Meanwhile gw keeps its secret fresh (Live.Run).
+func ServeGateway(ctx context.Context, ln net.Listener, gw *Live, cfg config.Config, log *slog.Logger, metrics telemetry.Recorder) error {
+	refresh, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { gw.Run(refresh) })
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
 	srv := NewGatewayServer(gw, log, cfg.Server)
 	return Serve(ctx, srv, LimitConnections(ln, cfg, log, metrics), Drain{Grace: cfg.Timeouts.ShutdownGrace, Abort: gw.Abort})
 }

@@ -13,24 +13,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/agentgate/agentgate/internal/agent"
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/config"
-	"github.com/agentgate/agentgate/internal/event"
-	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/gateway"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/model"
-	"github.com/agentgate/agentgate/internal/session"
-	"github.com/agentgate/agentgate/internal/sse"
 	"github.com/agentgate/agentgate/internal/telemetry"
-	"github.com/agentgate/agentgate/internal/upstream"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 )
@@ -55,112 +48,10 @@ func isTerminal(w io.Writer) bool {
 
 // NewGateway builds the gateway handler from cfg, reporting to tel. Its
 // /metrics serves tel.Scrape unless metrics.listen gives them an address
-// of their own.
+// of their own. It reads no secret: OpenGateway does, and keeps it fresh.
 func NewGateway(ctx context.Context, cfg config.Config, log *slog.Logger, tel Telemetry) (*gateway.Server, error) {
-	if err := cfg.ValidateGateway(); err != nil {
-		return nil, err
-	}
-	agents := make(map[string]upstream.Invoker, len(cfg.Agents))
-	access := map[string][]string{}
-	dialects := map[string]event.Dialect{}
-	httpClient := upstream.NewHTTPClient()
-	for name, a := range cfg.Agents {
-		ac := upstream.AgentCoreConfig{ARN: a.ARN, Qualifier: a.Qualifier, Region: a.Region, Endpoint: a.Endpoint, HTTPClient: httpClient,
-			MaxAttempts: cfg.Retry.MaxAttempts, MaxBackoff: cfg.Retry.MaxBackoff}
-		if cfg.AWS.AccessKeyID != "" {
-			ac.Credentials = credentials.NewStaticCredentialsProvider(cfg.AWS.AccessKeyID, cfg.AWS.SecretAccessKey, cfg.AWS.SessionToken)
-		}
-		inv, err := upstream.NewAgentCore(ctx, ac)
-		if err != nil {
-			return nil, fmt.Errorf("agents.%s: %w", name, err)
-		}
-		agents[name] = inv
-		dialects[name] = event.Dialect(a.Dialect)
-		if len(a.Principals) > 0 {
-			ids, err := qualifyPrincipals(name, a.Principals, cfg.Auth.JWT.Issuer)
-			if err != nil {
-				return nil, err
-			}
-			access[name] = ids
-		}
-	}
-	key := []byte(cfg.Sessions.Key)
-	if len(key) == 0 {
-		log.Warn("sessions.key is not set: session ids will not survive a restart or work across instances")
-		key = session.RandomKey()
-	}
-	previous := make([][]byte, len(cfg.Sessions.PreviousKeys))
-	for i, k := range cfg.Sessions.PreviousKeys {
-		previous[i] = []byte(k)
-	}
-	issuer, err := session.NewIssuer(key, previous...)
-	if err != nil {
-		return nil, fmt.Errorf("sessions.key: %w", err)
-	}
-
-	network, err := newNetwork(cfg.Network)
-	if err != nil {
-		return nil, err
-	}
-	store, err := OpenStore(ctx, cfg.Limits)
-	if err != nil {
-		return nil, err
-	}
-	authn, login, err := NewAuth(ctx, cfg.Auth, store, log)
-	if err != nil {
-		return nil, err
-	}
-	limiter, err := NewLimiter(cfg.Limits, store)
-	if err != nil {
-		return nil, err
-	}
-	var scrape http.Handler
-	metrics := tel.Metrics
-	if cfg.Metrics.Listen == "" && tel.Scrape != nil {
-		scrape = tel.Scrape
-		if cfg.Metrics.Token == "" {
-			hide := map[string]bool{}
-			for name, a := range cfg.Agents {
-				if len(a.Principals) > 0 && !slices.Contains(a.Principals, "*") {
-					hide[name] = true
-				}
-			}
-			if len(hide) > 0 {
-				metrics = telemetry.Masked{Recorder: metrics, Hide: hide}
-			}
-		}
-	}
-	return gateway.New(gateway.Options{
-		Metrics:          metrics,
-		MetricsHandler:   scrape,
-		MetricsToken:     cfg.Metrics.Token,
-		Tracer:           tel.Tracer,
-		Network:          network,
-		Limiter:          limiter,
-		LimitFailOpen:    cfg.Limits.FailOpen,
-		FirstByteTimeout: cfg.Timeouts.FirstByte,
-		IdleTimeout:      cfg.Timeouts.Idle,
-		TotalTimeout:     cfg.Timeouts.Total,
-		Auth:             authn,
-		Login:            login,
-		SendUserID:       cfg.SendUserID,
-		OriginHeader:     cfg.OriginLock.Header,
-		OriginSecret:     cfg.OriginLock.Secret,
-		Agents:           agents,
-		Access:           access,
-		Dialects:         dialects,
-		Heartbeat:        cfg.Stream.Heartbeat,
-		DefaultAgent:     cfg.DefaultAgent,
-		Sessions:         issuer,
-		MaxBodyBytes:     cfg.Limits.MaxBodyBytes,
-		MaxHeaderBytes:   cfg.Server.MaxHeaderBytes,
-		BodyTimeout:      cfg.Server.ReadTimeout,
-		MaxPromptChars:   cfg.Limits.MaxPromptChars,
-		DefaultFormat:    format.Original,
-		SSE:              sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
-		Chat:             cfg.Chat.On(false),
-		Logger:           log,
-	})
+	gw, _, err := build(ctx, cfg, log, tel, nil)
+	return gw, err
 }
 
 // qualifyPrincipals turns an agent's principals, as the configuration
@@ -248,62 +139,6 @@ func NewLimiter(l config.Limits, store limit.Store) (*limit.Limiter, error) {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 	return lim, nil
-}
-
-// NewAuth builds the authenticator chain a configures, in the order API
-// keys, passwords, JWT, then none. It also returns the password
-// authenticator, which serves sign-in, when configured. Signed-out login
-// tokens are listed in store, so that a sign-out holds on every instance
-// that shares it, and so are failed sign-ins when store is shared (an
-// instance's own record of them slides its window and bounds its memory,
-// which the memory store's counters do not); log hears why an identity
-// provider could not be reached.
-func NewAuth(ctx context.Context, a config.Auth, store limit.Store, log *slog.Logger) (auth.Authenticator, *auth.Passwords, error) {
-	var chain auth.Chain
-	var login *auth.Passwords
-	if len(a.APIKeys) > 0 {
-		keys := make([]auth.APIKey, len(a.APIKeys))
-		for i, k := range a.APIKeys {
-			keys[i] = auth.APIKey{Name: k.Name, Hash: k.Hash}
-		}
-		ak, err := auth.NewAPIKeys(keys)
-		if err != nil {
-			return nil, nil, fmt.Errorf("auth: %w", err)
-		}
-		chain = append(chain, ak)
-	}
-	if pw := a.Passwords; pw.UsersFile != "" {
-		users, err := auth.LoadUsersFile(pw.UsersFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("auth.passwords.usersFile: %w", err)
-		}
-		var failures auth.Counters
-		if _, local := store.(*limit.Memory); !local {
-			failures = store
-		}
-		login, err = auth.NewPasswords(auth.PasswordConfig{Users: users, TokenKey: []byte(pw.TokenKey), TokenTTL: pw.TokenTTL,
-			MaxFailures: pw.MaxFailures, Window: pw.Window, Revocations: limit.NewRevocations(store), Failures: failures,
-			MaxConcurrentHashes: pw.MaxConcurrentHashes, HashQueueWait: pw.HashQueueWait})
-		if err != nil {
-			return nil, nil, fmt.Errorf("auth.passwords: %w", err)
-		}
-		chain = append(chain, login)
-	}
-	if j := a.JWT; j.Issuer != "" {
-		ja, err := auth.NewJWT(ctx, auth.JWTConfig{Issuer: j.Issuer, Audience: j.Audience, JWKSURL: j.JWKSURL, Algorithms: j.Algorithms,
-			PrincipalClaim: j.PrincipalClaim, ClockSkew: j.ClockSkew, Logger: log})
-		if err != nil {
-			return nil, nil, fmt.Errorf("auth.jwt: %w", err)
-		}
-		chain = append(chain, ja)
-	}
-	if a.None {
-		chain = append(chain, auth.None{})
-	}
-	if len(chain) == 0 {
-		return nil, nil, errors.New("auth: no authenticator is configured")
-	}
-	return chain, login, nil
 }
 
 // NewProvider builds the model provider cfg.Agent names.
