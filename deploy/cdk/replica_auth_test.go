@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/agentgate/agentgate/internal/auth"
 )
 
 // idp is an OpenID provider on loopback with one ES256 key.
@@ -122,5 +124,59 @@ func TestReplicaCarriesBearerTokensAndSessions(t *testing.T) {
 	csp := page.Header.Get("Content-Security-Policy")
 	if page.StatusCode != http.StatusOK || !strings.Contains(csp, "script-src") {
 		t.Errorf("the chat page: %d, Content-Security-Policy %q: want the page's own", page.StatusCode, csp)
+	}
+}
+
+// TestReplicaPasswordSignIn: with users put in the gateway's secret, as the
+// deployment guide says, a viewer signs in through the edge, then uses the
+// login token as a bearer, the login cookie from a page of the same
+// origin, and HTTP Basic.
+func TestReplicaPasswordSignIn(t *testing.T) {
+	rp := startReplica(t, 0, replicaGateway)
+	hash, err := auth.HashPassword("correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp.putSecret(t, map[string]any{"users": "ada:" + hash + "\n"})
+
+	resp := replicaPost(t, rp.url+"/auth/login", `{"username":"ada","password":"correct horse battery"}`)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var tok struct{ Token string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &tok) != nil || tok.Token == "" {
+		t.Fatalf("sign-in through the edge: %d %s", resp.StatusCode, b)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "agentgate_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("no login cookie: %v", resp.Header.Values("Set-Cookie"))
+	}
+	prompt := `{"prompt":"hello","response":"transformed"}`
+	for _, tc := range []struct {
+		name   string
+		header []string
+	}{
+		{"the token as a bearer", []string{"Authorization", "Bearer " + tok.Token}},
+		{"the cookie from the same origin", []string{"Cookie", "agentgate_session=" + cookie.Value, "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors"}},
+		{"HTTP Basic", []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("ada:correct horse battery"))}},
+	} {
+		resp := replicaPost(t, rp.url+"/", prompt, tc.header...)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, b)
+		}
+	}
+	// A cookie sent from another site is refused: the edge carried the
+	// browser's Sec-Fetch-Site for the gateway's check.
+	resp = replicaPost(t, rp.url+"/", prompt, "Cookie", "agentgate_session="+cookie.Value, "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "cors")
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("the cookie from another site was taken: %s", b)
 	}
 }

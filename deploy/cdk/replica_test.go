@@ -66,6 +66,31 @@ type replica struct {
 	local   *stack.Local
 	main    template
 	edge    template
+	rv      *resolver
+}
+
+// putSecret sets fields of the gateway's secret as an operator does with
+// `aws secretsmanager put-secret-value`: instances that start afterwards
+// read them (and running ones at their next refresh).
+func (rp *replica) putSecret(t *testing.T, fields map[string]any) {
+	t.Helper()
+	arn := rp.rv.value(get(t, rp.main.named(t, "AWS::Lambda::Function", "Gateway"), "Environment", "Variables", "AGENTGATE_SECRETS_ARN"))
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(rp.rv.secrets[arn]), &obj); err != nil {
+		t.Fatalf("the gateway's secret: %v", err)
+	}
+	for k, v := range fields {
+		obj[k] = v
+	}
+	b, _ := json.Marshal(obj)
+	for id, v := range rp.rv.values {
+		if v == arn {
+			rp.rv.sm.Put(id, string(b))
+			rp.rv.secrets[arn] = string(b)
+			return
+		}
+	}
+	t.Fatalf("no secret %s", arn)
 }
 
 // replicaKeys are the credentials of the function's role (what the
@@ -156,6 +181,7 @@ func startReplica(t *testing.T, delay time.Duration, gateway string, vars ...str
 	rp.edge = readTemplate(t, filepath.Join(outdir, s.StackName+"Edge.template.json"))
 
 	rv := newResolver(t, rp.main, s, dynamo, aws.Credentials{AccessKeyID: l.Config.AWS.AccessKeyID, SecretAccessKey: l.Config.AWS.SecretAccessKey})
+	rp.rv = rv
 	fn := startFunction(t, rp, rv, outdir, s, l, dynamo)
 	d := rp.distribution(t, rv, s)
 	fnProps := rp.edge.named(t, "AWS::Lambda::Function", "BodySigner")
@@ -228,6 +254,7 @@ type resolver struct {
 	secrets map[string]string // secret ARN → SecretString
 	// secretsURL is the Secrets Manager stand-in's.
 	secretsURL string
+	sm         *secretslocal.Server
 }
 
 func newResolver(t *testing.T, tpl template, s *Settings, dynamo string, keys aws.Credentials) *resolver {
@@ -266,7 +293,7 @@ func (rv *resolver) generateSecrets(s *Settings, keys aws.Credentials) {
 	}
 	srv := httptest.NewServer(sm)
 	rv.t.Cleanup(srv.Close)
-	rv.secretsURL = srv.URL
+	rv.secretsURL, rv.sm = srv.URL, sm
 	secrets := rv.tpl.resources("AWS::SecretsManager::Secret")
 	for _, pass := range []bool{false, true} {
 		for id, props := range secrets {
