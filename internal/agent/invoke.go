@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,15 +84,22 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		defer func() { s.sessions.release(sess, turn...) }()
 		history = sess.messages()
 	}
+	// A conversation the caller brings along starts a session that holds
+	// none, and the session keeps it with the turn.
+	var brought []model.Message
+	if len(history) == 0 {
+		brought = lastMessages(inv.History, s.cfg.MaxMessages)
+		history = brought
+	}
 
 	dia, _ := newDialect(inv.Dialect, rec.session) // checked by readInvocation
 	user := model.Message{Role: model.RoleUser, Text: inv.Prompt}
-	req := model.Request{System: s.cfg.System, Messages: append(history, user)}
+	req := model.Request{System: s.cfg.System, Messages: append(slices.Clip(history), user), MaxTokens: inv.MaxTokens}
 	rec.status = http.StatusOK
 	// An empty reply is not kept: Bedrock refuses empty text blocks, so
 	// it would break every later call in the session.
 	if reply, ok := s.stream(ctx, startSSE(w), dia, req, rec); ok && reply != "" {
-		turn = []model.Message{user, {Role: model.RoleAssistant, Text: reply}}
+		turn = append(slices.Clip(brought), user, model.Message{Role: model.RoleAssistant, Text: reply})
 	}
 }
 
@@ -201,6 +209,11 @@ type invocation struct {
 	Prompt string
 	// Dialect is the shape to stream in: strands (default), text, agui.
 	Dialect string
+	// MaxTokens caps the reply; 0 leaves the configured cap.
+	MaxTokens int
+	// History is the conversation before the prompt that the caller
+	// brought, for a session that holds none (payload.go).
+	History []model.Message
 	// Fields holds every top-level member, prompt included, for the
 	// features that will read more of them (such as a "dialect").
 	Fields map[string]json.RawMessage
@@ -236,7 +249,15 @@ func parseInvocation(body []byte) (invocation, error) {
 	if _, err := newDialect(d, ""); err != nil {
 		return invocation{}, err
 	}
-	return invocation{Prompt: prompt, Dialect: d, Fields: fields}, nil
+	maxTokens, err := maxTokensField(fields)
+	if err != nil {
+		return invocation{}, err
+	}
+	history, err := historyField(fields)
+	if err != nil {
+		return invocation{}, err
+	}
+	return invocation{Prompt: prompt, Dialect: d, MaxTokens: maxTokens, History: history, Fields: fields}, nil
 }
 
 // logInvocation writes the invocation's one log line. It never holds the

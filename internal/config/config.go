@@ -143,6 +143,10 @@ type Sessions struct {
 	Key string `yaml:"key" env:"AGENTGATE_SESSION_KEY"`
 	// PreviousKeys still verify ids after a key rotation.
 	PreviousKeys []string `yaml:"previousKeys"`
+	// ConversationTTL is how long the limits store remembers which session
+	// a chat completion's conversation belongs to, after its last answer,
+	// for clients that never send the session id back; 0 remembers none.
+	ConversationTTL time.Duration `yaml:"conversationTTL" env:"AGENTGATE_SESSION_CONVERSATION_TTL"`
 }
 
 // Auth configures authentication.
@@ -524,6 +528,7 @@ func Default() Config {
 			MaxHeaderBytes: 64 << 10, MaxConnections: 10_000, MaxConnectionsPerIP: 256},
 		SendUserID: true,
 		Secrets:    Secrets{Refresh: 5 * time.Minute, Timeout: 5 * time.Second},
+		Sessions:   Sessions{ConversationTTL: 15 * time.Minute},
 		Retry:      Retry{MaxAttempts: 3, MaxBackoff: 2 * time.Second},
 		Auth: Auth{
 			Passwords: Passwords{TokenTTL: time.Hour, MaxFailures: 5, Window: 15 * time.Minute, HashQueueWait: 2 * time.Second},

@@ -125,6 +125,9 @@ func (c *Config) ValidateGateway() error {
 			p.add(fmt.Sprintf("sessions.previousKeys[%d]", i), "must be at least 32 characters")
 		}
 	}
+	if c.Sessions.ConversationTTL < 0 {
+		p.add("sessions.conversationTTL", "must not be negative (0 remembers no conversation)")
+	}
 	c.validateAuth(&p)
 	if c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 10 {
 		p.add("retry.maxAttempts", "must be 1 to 10")

@@ -101,6 +101,14 @@ type Options struct {
 	Limiter *limit.Limiter
 	// LimitFailOpen admits requests when the limiter's store fails.
 	LimitFailOpen bool
+	// Conversations, when set, keeps which session a chat completion's
+	// conversation belongs to, so that clients that never send the session
+	// id back still continue their session (conversation.go); nil keeps
+	// nothing, and every such request starts a session of its own.
+	Conversations ConversationStore
+	// ConversationTTL is how long a conversation's session is remembered
+	// after its last answer; DefaultConversationTTL when zero.
+	ConversationTTL time.Duration
 	// FirstByteTimeout, IdleTimeout and TotalTimeout bound each stream:
 	// the wait for the first upstream event, the silence between two, and
 	// the whole. Zero means no bound.
@@ -159,6 +167,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxPromptChars <= 0 {
 		opts.MaxPromptChars = config.DefaultMaxPromptChars
+	}
+	if opts.ConversationTTL <= 0 {
+		opts.ConversationTTL = DefaultConversationTTL
 	}
 	if opts.DefaultFormat == "" {
 		opts.DefaultFormat = format.Original

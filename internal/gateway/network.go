@@ -131,7 +131,9 @@ func (s *Server) withNetwork(next http.Handler) http.Handler {
 }
 
 // withCORS answers preflights and marks responses for configured origins
-// only; other origins get no CORS headers, so browsers refuse them.
+// only; other origins get no CORS headers, so browsers refuse them. Behind
+// the edge a preflight's headers arrive packed in EdgeFetchHeader, which
+// withEdgeCredentials unpacks before this runs.
 func (s *Server) withCORS(next http.Handler) http.Handler {
 	origins := s.opts.Network.CORSOrigins
 	if len(origins) == 0 {
@@ -161,12 +163,64 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 				s.writeError(w, r, &apiError{Status: http.StatusForbidden, Code: "cors_forbidden", Message: "this origin may not call the gateway"})
 				return
 			}
+			h.Add("Vary", "Access-Control-Request-Method, Access-Control-Request-Headers")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key, "+SessionHeader+", Traceparent, Tracestate")
+			if allow := allowHeaders(r.Header.Values("Access-Control-Request-Headers")); allow != "" {
+				h.Set("Access-Control-Allow-Headers", allow)
+			}
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// defaultAllowHeaders answers a preflight that names no headers.
+const defaultAllowHeaders = "Authorization, Content-Type, X-Api-Key, " + SessionHeader + ", Traceparent, Tracestate"
+
+// deniedRequestHeaders are never allowed to a page: the ones that would
+// let a script pose as the browser (Cookie, Host) or meddle with the
+// connection (the hop-by-hop headers of RFC 9110 and their older kin).
+var deniedRequestHeaders = []string{"cookie", "host", "connection", "keep-alive", "proxy-authenticate",
+	"proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+
+// maxAllowHeaders bounds the names a preflight is allowed, and so the
+// work of allowing them: browsers ask for a handful.
+const maxAllowHeaders = 64
+
+// allowHeaders answers a preflight's Access-Control-Request-Headers: the
+// headers it names, but the denied ones and any that is not a header name,
+// so that a client library's own headers (the OpenAI SDK's X-Stainless-*,
+// a tracing header) pass without a list to keep up to date. A preflight
+// that names none gets the headers agentgate reads.
+func allowHeaders(requested []string) string {
+	if len(requested) == 0 {
+		return defaultAllowHeaders
+	}
+	var allow []string
+	for _, v := range requested {
+		for name := range strings.SplitSeq(v, ",") {
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name != "" && isToken(name) && !slices.Contains(deniedRequestHeaders, name) && !slices.Contains(allow, name) {
+				allow = append(allow, name)
+			}
+			if len(allow) == maxAllowHeaders {
+				return strings.Join(allow, ", ")
+			}
+		}
+	}
+	return strings.Join(allow, ", ")
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, 5.6.2), the shape
+// of a header name.
+func isToken(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -58,7 +58,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	}
 	defer resp.Body.Close()
 
-	st := startStream(w, format.New(req.format, w, req.options), req.sessionID, s.opts.Heartbeat, s.opts.IdleTimeout)
+	st := startStream(w, req.encoder(w), req.sessionID, s.opts.Heartbeat, s.opts.IdleTimeout)
 	defer st.release()
 	res, err := s.copyStream(st, event.NewDecoder(s.opts.Dialects[name]), resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
 	res.heartbeats = st.close()

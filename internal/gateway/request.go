@@ -29,6 +29,9 @@ type invocation struct {
 	// what the caller's token budget reserves for the answer. It still
 	// reaches the agent, which may honour it.
 	maxTokens int64
+	// remember, when set, remembers the conversation once answered
+	// (conversation.go).
+	remember rememberFunc
 }
 
 // gatewayFields are read by the gateway and not forwarded to the agent.

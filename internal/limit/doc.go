@@ -6,7 +6,9 @@
 // DynamoDB share the state between any number of gateway instances, so a
 // limit of N means N across the fleet, not N per instance: Redis for
 // containers and servers, DynamoDB for Lambda or anywhere without a VPC.
-// All three pass the same conformance tests.
+// All three pass the same conformance tests. A Store also keeps small values
+// with an expiry (Put, and Take, which removes as it reads) for the gateway's
+// other shared state, such as which session a conversation belongs to.
 //
 // Limiter is the small policy layer the gateway calls: Admit before a stream
 // starts, Charge with the usage the stream reported once it ends. A refusal is

@@ -28,6 +28,7 @@ import (
 //	slots:<key>  holders: a map of a random token per held slot to the end
 //	             of its lease in µs.
 //	count:<key>  n: the counter; until: when it ends, in µs.
+//	val:<key>    v: a value; until: when it ends, in µs.
 //
 // Every item carries expires, in seconds since the epoch, for DynamoDB's
 // time to live. That deletion is lazy (it may come days late), so nothing
@@ -51,6 +52,8 @@ import (
 //     those in one more write before it takes one.
 //   - Spend: one; a counter past its end is restarted by a second write.
 //   - Spent: one read.
+//   - Put: one write; Take: one conditional write that returns what it
+//     removed.
 //   - A held slot: one write every third of its lease, and one to release.
 //
 // A DynamoDB is safe for concurrent use. Set its fields before first use.
@@ -81,6 +84,7 @@ const (
 	attrHolders = "holders"
 	attrCount   = "n"
 	attrUntil   = "until"
+	attrValue   = "v"
 	attrExpires = "expires"
 )
 
@@ -338,6 +342,61 @@ func (d *DynamoDB) Spent(ctx context.Context, key string) (int64, error) {
 		return 0, nil
 	}
 	return number(item, attrCount), nil
+}
+
+// Put implements Store: one unconditional write of the whole item.
+func (d *DynamoDB) Put(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	if err := d.check(); err != nil {
+		return err
+	}
+	until := d.micros() + micros(ttl)
+	vals := nums(":until", until, ":exp", expires(until))
+	vals[":v"] = &types.AttributeValueMemberS{Value: value}
+	_, _, err := d.update(ctx, "val:"+key, &dynamodb.UpdateItemInput{
+		UpdateExpression:          aws.String("SET #v = :v, #u = :until, #exp = :exp"),
+		ExpressionAttributeNames:  map[string]string{"#v": attrValue, "#u": attrUntil, "#exp": attrExpires},
+		ExpressionAttributeValues: vals,
+	})
+	if err != nil {
+		return fmt.Errorf("limit: dynamodb put %q: %w", key, err)
+	}
+	return nil
+}
+
+// Take implements Store: one UpdateItem that removes the value on
+// condition that it is there and returns the item as it was, so that of
+// callers taking one value at once only one sees it. (An update, not a
+// DeleteItem, so the store needs no more than GetItem and UpdateItem; the
+// emptied item ends by time to live as the value would have.) An expired
+// value that time to live has not deleted yet is taken as absent.
+func (d *DynamoDB) Take(ctx context.Context, key string) (string, bool, error) {
+	if err := d.check(); err != nil {
+		return "", false, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.timeout())
+	defer cancel()
+	out, err := d.client.UpdateItem(cctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(d.table),
+		Key:                      map[string]types.AttributeValue{attrKey: &types.AttributeValueMemberS{Value: "val:" + key}},
+		UpdateExpression:         aws.String("REMOVE #v, #u"),
+		ConditionExpression:      aws.String("attribute_exists(#v)"),
+		ExpressionAttributeNames: map[string]string{"#v": attrValue, "#u": attrUntil},
+		ReturnValues:             types.ReturnValueAllOld,
+	})
+	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("limit: dynamodb take %q: %w", key, err)
+	}
+	v, ok := out.Attributes[attrValue].(*types.AttributeValueMemberS)
+	if !ok || number(out.Attributes, attrUntil) <= d.micros() {
+		return "", false, nil
+	}
+	return v.Value, true, nil
 }
 
 // update runs one conditional UpdateItem on the item pk. When the condition

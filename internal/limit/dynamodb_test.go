@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func TestDynamoDBFakeClock(t *testing.T) {
 		"a burst passes at once and the next request waits one interval": testBurst,
 		"a counter expires ttl after its first spend":                    testSpendTTL,
 		"each key is limited apart":                                      testKeysApart,
+		"a value expires ttl after its put":                              testValueTTL,
 	} {
 		t.Run(name, func(t *testing.T) {
 			c, _ := dynamoClient(t, endpoint)
@@ -64,6 +66,9 @@ func TestDynamoDBItems(t *testing.T) {
 	if _, err := s.Spend(ctx, "k", 1, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Put(ctx, "k", "v", 15*time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	get := func(pk string) map[string]types.AttributeValue {
 		out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
 			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}})
@@ -73,7 +78,7 @@ func TestDynamoDBItems(t *testing.T) {
 		return out.Item
 	}
 	now := time.Now()
-	for pk, state := range map[string]time.Duration{"gcra:k": time.Minute, "slots:k": time.Minute, "count:k": time.Hour} {
+	for pk, state := range map[string]time.Duration{"gcra:k": time.Minute, "slots:k": time.Minute, "count:k": time.Hour, "val:k": 15 * time.Minute} {
 		exp := time.Unix(number(get(pk), "expires"), 0)
 		if exp.Before(now.Add(state)) || exp.After(now.Add(state+expiresMargin+2*time.Second)) {
 			t.Errorf("%s expires at %v, want %v past now plus up to %v", pk, exp.Sub(now), state, expiresMargin)
@@ -82,6 +87,40 @@ func TestDynamoDBItems(t *testing.T) {
 	release()
 	if h, ok := get("slots:k")["holders"].(*types.AttributeValueMemberM); !ok || len(h.Value) != 0 {
 		t.Errorf("holders after release = %v, want an empty map", get("slots:k")["holders"])
+	}
+	exp := get("val:k")["expires"]
+	if _, found, err := s.Take(ctx, "k"); !found || err != nil {
+		t.Errorf("Take = %v, %v; want the value taken", found, err)
+	}
+	// What is left ends by time to live, as the value would have.
+	if left := get("val:k"); len(left) != 2 || !reflect.DeepEqual(left["expires"], exp) {
+		t.Errorf("after Take the item is %v, want its key and expires %v only", left, exp)
+	}
+	if _, found, err := s.Take(ctx, "absent"); found || err != nil || get("val:absent") != nil {
+		t.Errorf("Take of no value = %v, %v, and made the item %v; want none found and no item", found, err, get("val:absent"))
+	}
+}
+
+// TestDynamoDBValueRoundTrips: a Put is one call to the table, and so is a
+// Take, whether it finds the value or not.
+func TestDynamoDBValueRoundTrips(t *testing.T) {
+	c, rt := dynamoClient(t, dynalite(t))
+	s := NewDynamoDB(c, dynamoTable(t, c))
+	for _, step := range []struct {
+		name string
+		call func() error
+	}{
+		{"Put", func() error { return s.Put(t.Context(), "k", "v", time.Minute) }},
+		{"Take of a value", func() error { _, _, err := s.Take(t.Context(), "k"); return err }},
+		{"Take of none", func() error { _, _, err := s.Take(t.Context(), "k"); return err }},
+	} {
+		before := rt.n.Load()
+		if err := step.call(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if n := rt.n.Load() - before; n != 1 {
+			t.Errorf("%s took %d round trips, want 1", step.name, n)
+		}
 	}
 }
 

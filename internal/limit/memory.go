@@ -9,7 +9,8 @@ import (
 
 // DefaultMaxKeys is how many keys a Memory holds when MaxKeys is zero. A
 // key costs its length plus about 60 bytes for a rate limit, 80 for a
-// counter and 300 for a slot pool with one slot, so at most about 30 MB.
+// counter, 80 plus its own length for a value and 300 for a slot pool with one
+// slot, so at most about 30 MB.
 const DefaultMaxKeys = 100_000
 
 // ErrFull means a Memory already holds MaxKeys live keys and cannot take a
@@ -29,11 +30,11 @@ const (
 // BenchmarkMemoryAllow).
 //
 // Its memory is bounded: it holds at most MaxKeys live keys across rate
-// limits, slot pools and counters, and refuses a new key with ErrFull beyond
+// limits, slot pools, counters and values, and refuses a new key with ErrFull beyond
 // that; the slots in a pool are bounded by its max and are streams open
 // right now (or ended less than a lease ago). An entry lives only while it carries state: a rate limit until its
 // bucket is full again (at most burst × per/rate after the last request), a
-// slot pool while it has slots, a counter until its ttl. Expired entries are
+// slot pool while it has slots, a counter and a value until their ttl. Expired entries are
 // dropped when their key is next used, by a sweep of the whole store at most
 // once a minute, and by a sweep when the store is full (at most once a
 // second). A sweep holds the lock for a scan of every key, a few
@@ -52,6 +53,7 @@ type Memory struct {
 	tats     map[string]time.Duration // GCRA theoretical arrival times
 	pools    map[string]pool
 	counters map[string]counter
+	values   map[string]value
 	swept    time.Duration // when the last sweep ran
 	nextSlot uint64
 }
@@ -72,6 +74,11 @@ type counter struct {
 	expires time.Duration
 }
 
+type value struct {
+	s       string
+	expires time.Duration
+}
+
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty Memory that reads the time from now (time.Now
@@ -86,6 +93,7 @@ func NewMemory(now func() time.Time) *Memory {
 		tats:     make(map[string]time.Duration),
 		pools:    make(map[string]pool),
 		counters: make(map[string]counter),
+		values:   make(map[string]value),
 		// A full store may sweep at once, however young.
 		swept: -fullSweepEvery,
 	}
@@ -203,6 +211,45 @@ func (m *Memory) Spent(ctx context.Context, key string) (int64, error) {
 	return c.n, nil
 }
 
+// Put implements Store.
+func (m *Memory) Put(ctx context.Context, key, v string, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.tick()
+	if _, found := m.values[key]; !found {
+		if err := m.room(now); err != nil {
+			return err
+		}
+	}
+	m.values[key] = value{s: v, expires: now + ttl}
+	return nil
+}
+
+// Take implements Store.
+func (m *Memory) Take(ctx context.Context, key string) (string, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.tick()
+	v, found := m.values[key]
+	if !found {
+		return "", false, nil
+	}
+	delete(m.values, key)
+	if v.expires <= now {
+		return "", false, nil
+	}
+	return v.s, true, nil
+}
+
 // tick returns the store's time, sweeping first when a sweep is due.
 // m.mu must be held.
 func (m *Memory) tick() time.Duration {
@@ -231,7 +278,9 @@ func (m *Memory) room(now time.Duration) error {
 	return ErrFull
 }
 
-func (m *Memory) len() int { return len(m.tats) + len(m.pools) + len(m.counters) }
+func (m *Memory) len() int {
+	return len(m.tats) + len(m.pools) + len(m.counters) + len(m.values)
+}
 
 // sweep drops every expired entry. m.mu must be held.
 func (m *Memory) sweep(now time.Duration) {
@@ -249,6 +298,11 @@ func (m *Memory) sweep(now time.Duration) {
 	for k, c := range m.counters {
 		if c.expires <= now {
 			delete(m.counters, k)
+		}
+	}
+	for k, v := range m.values {
+		if v.expires <= now {
+			delete(m.values, k)
 		}
 	}
 }

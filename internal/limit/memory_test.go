@@ -32,6 +32,9 @@ func TestMemoryBound(t *testing.T) {
 		if _, err := m.Spend(ctx, "new", 1, time.Hour); !errors.Is(err, ErrFull) {
 			t.Fatalf("Spend on a new key = %v, want ErrFull", err)
 		}
+		if err := m.Put(ctx, "new", "v", time.Hour); !errors.Is(err, ErrFull) {
+			t.Fatalf("Put on a new key = %v, want ErrFull", err)
+		}
 	})
 	t.Run("a full store still serves the keys it holds", func(t *testing.T) {
 		if total, err := m.Spend(ctx, "count", 1, time.Hour); total != 2 || err != nil {

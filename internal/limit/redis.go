@@ -26,6 +26,7 @@ import (
 //	slots:<key>  sorted set: a random token per held slot, scored by the end
 //	             of its lease in µs; expires with the longest lease.
 //	count:<key>  string: the counter; expires ttl after its first Spend.
+//	val:<key>    string: a value; expires ttl after its Put.
 //
 // A slot's holder runs one goroutine that refreshes its lease every third of
 // the lease while its context lives. Acquire drops expired members before it
@@ -127,6 +128,14 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return total
 `)
 
+// takeScript removes a value and returns it, as GETDEL does from Redis 6.2
+// on. KEYS[1]: the value. Returns the value, or nil.
+var takeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then redis.call('DEL', KEYS[1]) end
+return v
+`)
+
 // Allow implements Store.
 func (r *Redis) Allow(ctx context.Context, key string, rate int, per time.Duration, burst int) (bool, time.Duration, error) {
 	g, err := newGCRA(rate, per, burst)
@@ -204,6 +213,35 @@ func (r *Redis) Spent(ctx context.Context, key string) (int64, error) {
 		return 0, fmt.Errorf("limit: redis spent %q: %w", key, err)
 	}
 	return n, nil
+}
+
+// Put implements Store.
+func (r *Redis) Put(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := checkTTL(ttl); err != nil {
+		return err
+	}
+	if r.client == nil {
+		return errNoClient
+	}
+	if err := r.client.Set(ctx, r.prefix+"val:"+key, value, ttl).Err(); err != nil {
+		return fmt.Errorf("limit: redis put %q: %w", key, err)
+	}
+	return nil
+}
+
+// Take implements Store.
+func (r *Redis) Take(ctx context.Context, key string) (string, bool, error) {
+	if r.client == nil {
+		return "", false, errNoClient
+	}
+	v, err := takeScript.Run(ctx, r.client, []string{r.prefix + "val:" + key}).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("limit: redis take %q: %w", key, err)
+	}
+	return v, true, nil
 }
 
 // micros rounds d up to whole microseconds, the unit of every time the

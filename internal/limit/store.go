@@ -10,9 +10,11 @@ import (
 )
 
 // Store is where limit state lives: in memory for one instance (Memory), in
-// Redis for many (Redis), so that limits hold across gateway instances.
-// Keys are chosen by the caller; each method has its own key space, so the
-// same key may name a rate limit, a slot pool and a counter at once.
+// Redis or DynamoDB for many (Redis, DynamoDB), so that limits hold across
+// gateway instances. It also keeps small values with an expiry for the
+// gateway's other shared state (Put, Take). Keys are chosen by the caller;
+// each kind of state has its own key space, so the same key may name a rate
+// limit, a slot pool, a counter and a value at once.
 type Store interface {
 	// Allow takes one request from a GCRA rate limit of rate requests per
 	// per, of which up to burst may come at once. When it refuses,
@@ -30,6 +32,12 @@ type Store interface {
 	Spend(ctx context.Context, key string, n int64, ttl time.Duration) (total int64, err error)
 	// Spent reads the counter: 0 when it is absent or expired.
 	Spent(ctx context.Context, key string) (int64, error)
+	// Put keeps value under key for ttl, replacing any value there.
+	Put(ctx context.Context, key, value string, ttl time.Duration) error
+	// Take removes the value under key and returns it; found is false when
+	// there is none or it expired. Of any number of callers taking one
+	// value at once, exactly one gets it.
+	Take(ctx context.Context, key string) (value string, found bool, err error)
 }
 
 // ErrInvalid means a Store method got an argument it cannot honour (a

@@ -95,6 +95,9 @@ func TestStore(t *testing.T) {
 		{"many goroutines never hold more than max slots at once", testAcquireChurn},
 		{"concurrent spends add up exactly", testSpendConcurrent},
 		{"fifty requests at once against a cap of ten admit exactly ten", testFiftyAgainstTen},
+		{"a value put is taken once, and a put replaces it", testPutTake},
+		{"a value expires ttl after its put", testValueTTL},
+		{"of many goroutines taking one value, exactly one gets it", testTakeConcurrent},
 	}
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
@@ -136,6 +139,22 @@ func spend(t *testing.T, h harness, key string, n int64) int64 {
 		t.Fatalf("Spend(%q, %d): %v", key, n, err)
 	}
 	return total
+}
+
+func put(t *testing.T, h harness, key, value string) {
+	t.Helper()
+	if err := h.store.Put(t.Context(), key, value, ttl); err != nil {
+		t.Fatalf("Put(%q): %v", key, err)
+	}
+}
+
+func take(t *testing.T, h harness, key string) (string, bool) {
+	t.Helper()
+	v, found, err := h.store.Take(t.Context(), key)
+	if err != nil {
+		t.Fatalf("Take(%q): %v", key, err)
+	}
+	return v, found
 }
 
 func spent(t *testing.T, h harness, key string) int64 {
@@ -192,17 +211,22 @@ func testKeysApart(t *testing.T, h harness) {
 	if got := spend(t, h, "a", 1); got != 1 {
 		t.Fatalf("Spend on a = %d, want 1", got)
 	}
+	put(t, h, "a", "x")
+	if v, found := take(t, h, "a"); !found || v != "x" {
+		t.Fatalf("Take on a = %q, %v; want x", v, found)
+	}
 }
 
 func testInvalid(t *testing.T, h harness) {
 	ctx := t.Context()
 	calls := map[string]func() error{
-		"zero rate":  func() error { _, _, err := h.store.Allow(ctx, "k", 0, time.Second, 1); return err },
-		"zero per":   func() error { _, _, err := h.store.Allow(ctx, "k", 1, 0, 1); return err },
-		"zero burst": func() error { _, _, err := h.store.Allow(ctx, "k", 1, time.Second, 0); return err },
-		"zero max":   func() error { _, _, err := h.store.Acquire(ctx, "k", 0, time.Second); return err },
-		"zero lease": func() error { _, _, err := h.store.Acquire(ctx, "k", 1, 0); return err },
-		"zero ttl":   func() error { _, err := h.store.Spend(ctx, "k", 1, 0); return err },
+		"zero rate":      func() error { _, _, err := h.store.Allow(ctx, "k", 0, time.Second, 1); return err },
+		"zero per":       func() error { _, _, err := h.store.Allow(ctx, "k", 1, 0, 1); return err },
+		"zero burst":     func() error { _, _, err := h.store.Allow(ctx, "k", 1, time.Second, 0); return err },
+		"zero max":       func() error { _, _, err := h.store.Acquire(ctx, "k", 0, time.Second); return err },
+		"zero lease":     func() error { _, _, err := h.store.Acquire(ctx, "k", 1, 0); return err },
+		"zero ttl":       func() error { _, err := h.store.Spend(ctx, "k", 1, 0); return err },
+		"zero value ttl": func() error { return h.store.Put(ctx, "k", "v", 0) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrInvalid) {
@@ -298,6 +322,65 @@ func testSpendTTL(t *testing.T, h harness) {
 	}
 	if got := spend(t, h, "k", 3); got != 3 {
 		t.Fatalf("Spend after ttl = %d, want a new count of 3", got)
+	}
+}
+
+func testPutTake(t *testing.T, h harness) {
+	if v, found := take(t, h, "k"); found {
+		t.Fatalf("Take of a new key = %q, want none", v)
+	}
+	put(t, h, "k", "first")
+	put(t, h, "k", "second")
+	put(t, h, "other", "")
+	if v, found := take(t, h, "k"); !found || v != "second" {
+		t.Fatalf("Take = %q, %v; want the second value", v, found)
+	}
+	if v, found := take(t, h, "k"); found {
+		t.Fatalf("a second Take = %q, want none", v)
+	}
+	if v, found := take(t, h, "other"); !found || v != "" {
+		t.Fatalf("Take of an empty value = %q, %v; want it found", v, found)
+	}
+}
+
+func testValueTTL(t *testing.T, h harness) {
+	put(t, h, "k", "v")
+	h.advance(ttl / 2)
+	put(t, h, "k", "again") // restarts the ttl
+	h.advance(ttl / 2)
+	if v, found := take(t, h, "k"); !found || v != "again" {
+		t.Fatalf("Take within the second put's ttl = %q, %v; want again", v, found)
+	}
+	put(t, h, "k", "v")
+	h.advance(ttl + h.slack)
+	if v, found := take(t, h, "k"); found {
+		t.Fatalf("Take after ttl = %q, want none", v)
+	}
+}
+
+func testTakeConcurrent(t *testing.T, h harness) {
+	for round := range 5 {
+		put(t, h, "k", "v")
+		var got, failed atomic.Int64
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				_, found, err := h.store.Take(t.Context(), "k")
+				switch {
+				case err != nil:
+					failed.Add(1)
+				case found:
+					got.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if got.Load() != 1 || failed.Load() > 0 {
+			t.Fatalf("round %d: 8 takers of one value: %d got it, %d failed; want 1, 0", round+1, got.Load(), failed.Load())
+		}
 	}
 }
 

@@ -3,7 +3,9 @@
 // part, so any gateway instance holding the key can tell, without a shared
 // store, whether an id belongs to the caller. Derive maps a conversation
 // name the client chose (an AI SDK chat id) to such an id, again with no
-// store.
+// store. A Fingerprint names a conversation by its messages, for clients
+// that send the whole conversation and no id at all: the gateway keeps the
+// fingerprint as the key to the conversation's session.
 package session
 
 import (

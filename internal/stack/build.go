@@ -93,6 +93,10 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 	if err != nil {
 		return nil, err
 	}
+	var conversations gateway.ConversationStore
+	if cfg.Sessions.ConversationTTL > 0 {
+		conversations = p.store
+	}
 	metrics, scrape := gatewayMetrics(cfg, tel)
 	return gateway.New(gateway.Options{
 		Metrics:               metrics,
@@ -102,6 +106,8 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 		Network:               network,
 		Limiter:               limiter,
 		LimitFailOpen:         cfg.Limits.FailOpen,
+		Conversations:         conversations,
+		ConversationTTL:       cfg.Sessions.ConversationTTL,
 		FirstByteTimeout:      cfg.Timeouts.FirstByte,
 		IdleTimeout:           cfg.Timeouts.Idle,
 		TotalTimeout:          cfg.Timeouts.Total,
