@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/testenv"
 )
 
@@ -358,5 +360,30 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(stdout.String(), "agentgate ") {
 		t.Fatalf("version printed %q", stdout.String())
+	}
+}
+
+// TestTheREADMESaysWhatUpDoesWithEachSetting: the README's paragraph on
+// the settings up ignores and honours names every section of the
+// configuration.
+func TestTheREADMESaysWhatUpDoesWithEachSetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "`agentgate up` ignores ")
+	if !ok {
+		t.Fatal("the README has no paragraph on the settings agentgate up ignores")
+	}
+	paragraph, _, _ := strings.Cut(rest, "\n\n")
+	fields := reflect.TypeFor[config.Config]()
+	for i := range fields.NumField() {
+		name, _, _ := strings.Cut(fields.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if !regexp.MustCompile("`" + regexp.QuoteMeta(name) + "[`.]").MatchString(paragraph) {
+			t.Errorf("the README does not say whether up honours %q:\n%s", name, paragraph)
+		}
 	}
 }
