@@ -27,7 +27,8 @@ func runChat(ctx context.Context, args []string, getenv func(string) string, std
 
 Chat with an agent through the gateway. Credentials come from AGENTGATE_API_KEY,
 or AGENTGATE_USER and AGENTGATE_PASSWORD (ID/password sign-in), else a prompt
-when the gateway asks for them. Ctrl-C stops the answer being printed.
+when the gateway asks for them. Ctrl-C stops the answer being printed; /help
+lists the commands.
 
 `)
 		fs.PrintDefaults()
@@ -52,6 +53,23 @@ when the gateway asks for them. Ctrl-C stops the answer being printed.
 			b, err := term.ReadPassword(int(f.Fd()))
 			fmt.Fprintln(stderr)
 			return string(b), err
+		}
+		// Once Ctrl-C stops answers rather than the program, the terminal
+		// no longer echoes it as ^C into the answer; as it was after.
+		restore := func() {}
+		defer func() { restore() }()
+		o.Interrupts = func() <-chan struct{} {
+			restore = chatcli.HideControlEcho(int(f.Fd()))
+			return interrupts(ctx)
+		}
+	}
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		o.Width = func() int {
+			w, _, err := term.GetSize(int(f.Fd()))
+			if err != nil {
+				return 0
+			}
+			return w
 		}
 	}
 	if err := chatcli.Run(ctx, o); err != nil {

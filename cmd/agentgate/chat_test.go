@@ -144,6 +144,8 @@ func TestChatRefusesBadCredentialsClearly(t *testing.T) {
 	}{
 		{"a wrong key from the environment", []string{"chat", "--url", l.URL}, map[string]string{"AGENTGATE_API_KEY": "agk_" + strings.Repeat("A", 43)}, "hi\n",
 			"the gateway refused the credentials: the credentials are not valid (invalid_credentials"},
+		{"a bearer token that is no API key", []string{"chat", "--url", l.URL}, map[string]string{"AGENTGATE_API_KEY": "sk-proj-0123456789"}, "hi\n",
+			"the gateway refused the credentials: the credentials are not valid (invalid_credentials"},
 		{"a wrong key typed at the prompt", []string{"chat", "--url", l.URL}, nil, "agk_wrong\nhi\n",
 			"the gateway refused the credentials"},
 		{"no answer at the prompt", []string{"chat", "--url", l.URL}, nil, "",

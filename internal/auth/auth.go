@@ -73,9 +73,14 @@ func (e *RetryError) Error() string {
 
 // Chain tries authenticators in order; the first that does not return
 // ErrNoCredentials decides, so a bad credential of one kind stops the chain
-// rather than falling through to a more lenient authenticator. An empty
-// chain, or one where every authenticator finds nothing, returns
-// ErrNoCredentials.
+// rather than falling through to a more lenient authenticator. When every
+// authenticator finds nothing of its kind, a request that presents a
+// credential all the same (an Authorization or X-Api-Key header) is
+// refused with ErrInvalidCredentials, and only a request that presents
+// none gets ErrNoCredentials: a bearer token no authenticator recognises
+// is a credential that is not valid, not a missing one. The answer is then
+// the same whichever authenticators are configured, so it does not tell a
+// caller which kinds of credential the gateway would take.
 type Chain []Authenticator
 
 // Authenticate returns the answer of the first authenticator that finds a
@@ -87,6 +92,9 @@ func (c Chain) Authenticate(r *http.Request) (Principal, error) {
 			continue
 		}
 		return p, err
+	}
+	if r.Header.Get("Authorization") != "" || r.Header.Get("X-Api-Key") != "" {
+		return Principal{}, fmt.Errorf("%w: a credential of no kind this gateway accepts", ErrInvalidCredentials)
 	}
 	return Principal{}, ErrNoCredentials
 }

@@ -120,6 +120,55 @@ func TestChainOfEveryAuthenticator(t *testing.T) {
 	}
 }
 
+// TestAnUnrecognisedCredentialIsNotValid: a credential that none of the
+// configured authenticators takes is refused as not valid, not as
+// missing, whichever they are, so the answer does not tell a caller which
+// kinds of credential the gateway would take. Only a request with no
+// credential at all has none.
+func TestAnUnrecognisedCredentialIsNotValid(t *testing.T) {
+	_, hash, _ := GenerateAPIKey()
+	keys, err := NewAPIKeys([]APIKey{{Name: "ci-bot", Hash: hash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := newPasswords(t)
+	p := newIdP(t, rsaKey("rs-1", 0))
+	j := newJWT(t, p, pw.clock)
+	chains := []struct {
+		name  string
+		chain Chain
+	}{
+		{"API keys", Chain{keys}},
+		{"passwords", Chain{pw}},
+		{"JWT", Chain{j}},
+		{"API keys, passwords and JWT", Chain{keys, pw, j}},
+	}
+	tests := []struct {
+		name    string
+		headers []string
+		want    error
+	}{
+		{"a bearer token of no known kind is not valid", []string{"Authorization", "Bearer sk-proj-0123456789"}, ErrInvalidCredentials},
+		{"a JWT-shaped bearer token is not valid", []string{"Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}, ErrInvalidCredentials},
+		{"a bearer scheme without a token is not valid", []string{"Authorization", "Bearer"}, ErrInvalidCredentials},
+		{"Basic credentials nobody takes are not valid", []string{"Authorization", "Basic YWxpY2U6d3Jvbmc="}, ErrInvalidCredentials},
+		{"an unknown scheme is not valid", []string{"Authorization", "Negotiate abc"}, ErrInvalidCredentials},
+		{"an X-Api-Key nobody takes is not valid", []string{"X-Api-Key", "not-a-key"}, ErrInvalidCredentials},
+		{"no credential at all is none", nil, ErrNoCredentials},
+		{"a cookie that is no login cookie is none", []string{"Cookie", "theme=dark"}, ErrNoCredentials},
+	}
+	for _, c := range chains {
+		for _, tt := range tests {
+			t.Run(c.name+": "+tt.name, func(t *testing.T) {
+				_, err := c.chain.Authenticate(request(tt.headers...))
+				if !isKind(err, tt.want) {
+					t.Fatalf("err = %v, want %v", err, tt.want)
+				}
+			})
+		}
+	}
+}
+
 func TestRetryError(t *testing.T) {
 	err := error(&RetryError{After: 90*time.Second + 400*time.Millisecond})
 	if got, want := err.Error(), "auth: too many failed attempts, retry in 1m30s"; got != want {

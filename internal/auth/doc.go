@@ -11,7 +11,9 @@
 // may try; or an error that means a credential of that kind was present and
 // is bad (wrapping ErrInvalidCredentials), that the caller must slow down
 // (*RetryError), or that the credential could not be checked right now
-// (ErrUnavailable).
+// (ErrUnavailable). The Chain turns a credential that no authenticator
+// takes into ErrInvalidCredentials: only a request that carries none has
+// no credentials.
 //
 // Secrets are stored only as hashes, compared in constant time, and never
 // appear in error strings. Login tokens carry a random id, so that logging

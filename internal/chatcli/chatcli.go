@@ -1,8 +1,10 @@
 // Package chatcli is `agentgate chat`: a terminal client that sends each
 // line the user types to an agent through the gateway, prints the answer
-// as it streams (the ndjson format), keeps the conversation's session id
-// across turns, and lets an interrupt stop the answer being printed
-// without ending the program.
+// as it streams (the ndjson format), wrapped at the terminal's width on
+// word boundaries, keeps the conversation's session id across turns, and
+// lets an interrupt stop the answer being printed without ending the
+// program. Lines that start with a slash and name one of its commands
+// (/help lists them) are for the client, not the agent.
 package chatcli
 
 import (
@@ -17,6 +19,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +50,11 @@ type Options struct {
 	// only remind how to leave. Called that late, it leaves an interrupt
 	// during sign-in its default effect: ending the program.
 	Interrupts func() <-chan struct{}
+	// Width, when set, returns the width of the terminal Stdout writes to,
+	// in columns: the text is wrapped to it on word boundaries, so the
+	// terminal never breaks a word. It is asked again for each answer, so
+	// a resized window is followed. Nil, or a width of 0, wraps nothing.
+	Width func() int
 	// HTTPClient defaults to one without a timeout: answers stream for as
 	// long as the agent talks.
 	HTTPClient *http.Client
@@ -117,8 +126,30 @@ func Run(ctx context.Context, o Options) error {
 	if o.Interrupts != nil {
 		c.interrupt = o.Interrupts()
 	}
-	fmt.Fprintf(o.Stdout, "Chatting with %q at %s. Ctrl-C stops an answer; /new starts over; Ctrl-D or /quit leaves.\n", c.agent, o.URL)
+	c.say(fmt.Sprintf("Chatting with %q at %s. Ctrl-C stops an answer; /help lists the commands; Ctrl-D or /quit leaves.\n", c.agent, o.URL))
 	return c.loop(ctx)
+}
+
+// help lists the commands.
+const help = `Commands:
+  /new    start a new conversation: the agent forgets this one
+  /quit   leave (Ctrl-D does too; /exit is the same)
+  /help   list these commands
+Ctrl-C stops an answer. Any other line is sent to the agent.
+`
+
+// say prints text for the user, wrapped to the terminal.
+func (c *client) say(text string) {
+	w := newWrapper(c.o.Stdout, c.width())
+	_ = w.WriteString(text)
+	_ = w.Flush()
+}
+
+func (c *client) width() int {
+	if c.o.Width == nil {
+		return 0
+	}
+	return c.o.Width()
 }
 
 // loop reads the user's lines one at a time, on another goroutine, so
@@ -168,6 +199,8 @@ func (c *client) loop(ctx context.Context) error {
 		case text == "/new":
 			c.session = ""
 			fmt.Fprintln(c.o.Stdout, "(new conversation)")
+		case text == "/help":
+			c.say(help)
 		case text != "":
 			if err := c.turn(ctx, text); err != nil {
 				return err
@@ -191,41 +224,87 @@ func (c *client) loop(ctx context.Context) error {
 func (c *client) turn(ctx context.Context, prompt string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopped := make(chan struct{})
-	done := make(chan struct{})
-	defer close(done)
+	start := time.Now()
+	ans := &answer{out: newWrapper(c.o.Stdout, c.width())}
+	done, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-c.interrupt:
-			close(stopped)
+			// The printing stops first, so that no word of the answer
+			// follows the note; then the call.
+			ans.stop(fmt.Sprintf("\n[stopped after %s]\n", round(time.Since(start))))
 			cancel()
 		case <-done:
 		}
 	}()
-
-	start := time.Now()
-	res, err := c.invoke(ctx, prompt, start)
-	select {
-	case <-stopped:
-		fmt.Fprintf(c.o.Stdout, "\n[stopped after %s]\n", round(time.Since(start)))
+	res, err := c.invoke(ctx, prompt, start, ans)
+	close(done)
+	<-watched
+	if ans.stopped {
 		return nil
-	default:
+	}
+	if ferr := ans.out.Flush(); err == nil {
+		err = ferr
 	}
 	var apiErr *APIError
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
 		return fmt.Errorf("%w: %v", ErrUnauthorized, apiErr)
 	case errors.As(err, &apiErr) && res.wrote:
-		fmt.Fprintf(c.o.Stdout, "\n[error: %v]\n", apiErr)
+		ans.note(fmt.Sprintf("\n[error: %v]\n", apiErr))
 	case err != nil && ctx.Err() == nil:
 		if res.wrote {
-			fmt.Fprintln(c.o.Stdout)
+			ans.note("\n")
 		}
 		fmt.Fprintf(c.o.Stderr, "error: %v\n", err)
 	case err == nil:
-		fmt.Fprintf(c.o.Stdout, "\n[%s]\n", res.summary(time.Since(start)))
+		ans.note(fmt.Sprintf("\n[%s]\n", res.summary(time.Since(start))))
 	}
 	return nil
+}
+
+// answer is where one turn's text goes: to the terminal, wrapped, until
+// the user stops it.
+type answer struct {
+	// stopping is set as soon as the user stops the answer, before stop
+	// waits for a write in progress: no write starts after it.
+	stopping atomic.Bool
+	mu       sync.Mutex
+	out      *wrapper
+	stopped  bool
+}
+
+// errStopped ends an answer the user stopped.
+var errStopped = errors.New("the answer was stopped")
+
+// write prints text, or, once the answer is stopped, nothing
+// (errStopped).
+func (a *answer) write(text string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopping.Load() {
+		return errStopped
+	}
+	return a.out.WriteString(text)
+}
+
+// stop ends the answer where it is, with note after it: nothing written
+// afterwards is printed. Text still on its way when the user pressed
+// Ctrl-C is thrown away rather than printed after the note.
+func (a *answer) stop(note string) {
+	a.stopping.Store(true)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopped = true
+	a.note(note)
+}
+
+// note prints what the client says after the answer, wrapped as it is.
+func (a *answer) note(text string) {
+	_ = a.out.Flush()
+	_ = a.out.WriteString(text)
+	_ = a.out.Flush()
 }
 
 type usage struct {
@@ -261,9 +340,9 @@ func round(d time.Duration) time.Duration {
 	return d.Round(10 * time.Millisecond)
 }
 
-// invoke streams one answer to Stdout. The time to the first text counts
+// invoke streams one answer to ans. The time to the first text counts
 // from start, when the user sent the prompt.
-func (c *client) invoke(ctx context.Context, prompt string, start time.Time) (result, error) {
+func (c *client) invoke(ctx context.Context, prompt string, start time.Time, ans *answer) (result, error) {
 	var res result
 	body := map[string]string{"prompt": prompt, "response": "ndjson"}
 	if c.session != "" {
@@ -303,7 +382,7 @@ func (c *client) invoke(ctx context.Context, prompt string, start time.Time) (re
 			if !res.wrote {
 				res.wrote, res.firstText = true, time.Since(start)
 			}
-			if _, err := io.WriteString(c.o.Stdout, ev.Text); err != nil {
+			if err := ans.write(ev.Text); err != nil {
 				return res, err
 			}
 		case "usage":

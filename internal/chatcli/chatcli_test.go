@@ -3,13 +3,17 @@ package chatcli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,5 +256,148 @@ func TestErrorsArePrintedAndTheChatGoesOn(t *testing.T) {
 	t.Logf("stderr: %s", c.stderr.String())
 	if out := c.stdout.String() + c.stderr.String(); strings.Contains(out, l.AccountID) {
 		t.Fatalf("the output names the account id:\n%s", out)
+	}
+}
+
+// fakeGateway answers GET /agents with one agent, and each invocation
+// with answer's lines, in one write, then holds the stream open until the
+// client goes (or the test ends). It counts the invocations.
+type fakeGateway struct {
+	url         string
+	answer      []string
+	invocations atomic.Int32
+}
+
+func startFakeGateway(t *testing.T, answer ...string) *fakeGateway {
+	g := &fakeGateway{answer: answer}
+	ended := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"agents":[{"name":"demo","default":true}]}`)
+	})
+	mux.HandleFunc("POST /agents/demo/invocations", func(w http.ResponseWriter, r *http.Request) {
+		g.invocations.Add(1)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		var b strings.Builder
+		for _, text := range g.answer {
+			line, _ := json.Marshal(map[string]string{"type": "text", "text": text})
+			b.Write(append(line, '\n'))
+		}
+		io.WriteString(w, b.String())
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-ended:
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(ended) })
+	g.url = srv.URL
+	return g
+}
+
+// heldWriter passes writes through to out, but for the first that holds
+// hold: that one waits, once it has been written, until release closes.
+type heldWriter struct {
+	out      *syncBuffer
+	hold     string
+	held     chan struct{} // closed once the write is held
+	release  chan struct{}
+	holdOnce sync.Once
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	n, err := h.out.Write(p)
+	if strings.Contains(string(p), h.hold) {
+		h.holdOnce.Do(func() {
+			close(h.held)
+			<-h.release
+		})
+	}
+	return n, err
+}
+
+// TestNoWordFollowsAnInterrupt: text already received when the user
+// presses Ctrl-C is not printed after it. The terminal is slow to take the
+// first word; meanwhile the rest of the answer has arrived.
+func TestNoWordFollowsAnInterrupt(t *testing.T) {
+	g := startFakeGateway(t, "first ", "second ", "third ")
+	out := &syncBuffer{}
+	hw := &heldWriter{out: out, hold: "first", held: make(chan struct{}), release: make(chan struct{})}
+	in, typing := io.Pipe()
+	t.Cleanup(func() { typing.Close() })
+	interrupt := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- chatcli.Run(context.Background(), chatcli.Options{URL: g.url, Stdin: in, Stdout: hw, Stderr: out,
+			Interrupts: func() <-chan struct{} { return interrupt }})
+	}()
+	waitFor(t, out, `(?m)^> $`, 1)
+	go io.WriteString(typing, "Tell me three words\n")
+	select {
+	case <-hw.held:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the answer's first word was not written:\n%s", out)
+	}
+	interrupt <- struct{}{}
+	// The interrupt is taken; give it a moment to act before the terminal
+	// takes the first word and the rest of the answer could follow.
+	time.Sleep(100 * time.Millisecond)
+	close(hw.release)
+	waitFor(t, out, `\[stopped after [^]]+\]\n> `, 1)
+	typing.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); strings.Contains(got, "second") || strings.Contains(got, "third") {
+		t.Fatalf("words were printed after the interrupt:\n%s", got)
+	}
+}
+
+// TestHelpListsTheCommands: /help is the client's, not a prompt.
+func TestHelpListsTheCommands(t *testing.T) {
+	g := startFakeGateway(t, "hi")
+	c := startChat(t, chatcli.Options{URL: g.url})
+	waitFor(t, c.stdout, `/help lists the commands`, 1)
+	c.write(t, "/help\n")
+	waitFor(t, c.stdout, `(?s)Commands:\n  /new .*\n  /quit .*\n  /help .*\n> `, 1)
+	if err := c.end(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.invocations.Load(); n != 0 {
+		t.Fatalf("/help was sent to the agent (%d invocations)", n)
+	}
+}
+
+// TestAnswersAreWrappedAtTheTerminalsWidth: words cut across deltas are
+// never cut across lines, and no line is wider than the terminal.
+func TestAnswersAreWrappedAtTheTerminalsWidth(t *testing.T) {
+	const text = "Streaming answers arrive in deltas that cut words anywhere, and the terminal would break them wherever its right edge falls."
+	var deltas []string
+	for s := text; s != ""; {
+		n := min(7, len(s))
+		deltas, s = append(deltas, s[:n]), s[n:]
+	}
+	g := startFakeGateway(t, deltas...)
+	c := startChat(t, chatcli.Options{URL: g.url, Width: func() int { return 30 }})
+	waitFor(t, c.stdout, `(?m)^> $`, 1)
+	c.write(t, "Say something long\n")
+	waitFor(t, c.stdout, `edge`, 1)
+	c.interrupt <- struct{}{}
+	waitFor(t, c.stdout, `\[stopped after`, 1)
+	if err := c.end(t); err != nil {
+		t.Fatal(err)
+	}
+	got := c.stdout.String()
+	_, got, _ = strings.Cut(got, "> ")
+	got, _, _ = strings.Cut(got, "\n[stopped")
+	for _, line := range strings.Split(got, "\n") {
+		if len(line) > 30 {
+			t.Errorf("the line %q is wider than the terminal's 30 columns", line)
+		}
+	}
+	if joined := strings.Join(strings.Fields(got), " "); joined != text {
+		t.Fatalf("the wrapped answer reads\n%s\nwant the words of\n%s", got, text)
 	}
 }

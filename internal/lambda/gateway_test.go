@@ -1,15 +1,18 @@
 package lambda
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +76,17 @@ func startLambda(t *testing.T, opts stack.LocalOptions) (*runtimeAPI, *stack.Loc
 // what SIGTERM is to the bootstrap process.
 func startLambdaStoppable(t *testing.T, opts stack.LocalOptions) (*runtimeAPI, *stack.Local, context.CancelFunc) {
 	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(t.Output(), nil))
+	}
+	return startLambdaObserved(t, opts, log, stack.Telemetry{})
+}
+
+// startLambdaObserved is startLambdaStoppable with the gateway's log and
+// telemetry given.
+func startLambdaObserved(t *testing.T, opts stack.LocalOptions, log *slog.Logger, tel stack.Telemetry) (*runtimeAPI, *stack.Local, context.CancelFunc) {
+	t.Helper()
 	api := newRuntimeAPI(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	opts.Listen = "127.0.0.1:0"
@@ -83,13 +97,9 @@ func startLambdaStoppable(t *testing.T, opts stack.LocalOptions) (*runtimeAPI, *
 		cancel()
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(t.Output(), nil))
-	}
 	lcfg := l.Config
 	Configure(&lcfg)
-	gw, err := stack.NewGateway(ctx, lcfg, log, stack.Telemetry{})
+	gw, err := stack.NewGateway(ctx, lcfg, log, tel)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -341,5 +351,121 @@ func TestAnEventThatIsNotAFunctionURLRequestIsAnInvocationError(t *testing.T) {
 	defer resp.mu.Unlock()
 	if !strings.HasSuffix(resp.path, "/error") || resp.header.Get(trailerErrorType) != "Runtime.InvalidEvent" || !strings.Contains(string(resp.errBody), "not a function URL request") {
 		t.Fatalf("POST %s %v %s", resp.path, resp.header, resp.errBody)
+	}
+}
+
+// chattyModel emits n numbered words as fast as the agent takes them, so
+// the stream is in full flow when the viewer leaves.
+type chattyModel struct{ n int }
+
+func (chattyModel) Name() string { return "chatty" }
+
+func (c chattyModel) Stream(ctx context.Context, _ model.Request, emit func(string) error) (model.Result, error) {
+	for i := range c.n {
+		if err := ctx.Err(); err != nil {
+			return model.Result{}, err
+		}
+		if err := emit(fmt.Sprintf("word-%04d ", i)); err != nil {
+			return model.Result{}, err
+		}
+	}
+	return model.Result{StopReason: "end_turn", Usage: model.Usage{InputTokens: 1, OutputTokens: c.n, TotalTokens: 1 + c.n}}, nil
+}
+
+// TestAViewerWhoLeftIsReportedAsClientGone cuts response streams after
+// about 300 bytes, as the Runtime API does when the viewer goes away, and
+// reads the access lines and the EMF lines: each must say client_gone, as
+// server mode does; never completed, and never an upstream error, which
+// would also be counted as one.
+func TestAViewerWhoLeftIsReportedAsClientGone(t *testing.T) {
+	var logs, emf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	tel, err := stack.NewTelemetry(context.Background(), config.Default(), stack.TelemetryOptions{EMF: &emf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _, _ := startLambdaObserved(t, stack.LocalOptions{Provider: chattyModel{n: 5000}}, log, tel)
+
+	// The break races the gateway's writes: several streams per format
+	// give each way it can fall a chance.
+	const each = 5
+	modes := []string{"original", "transformed", "ndjson"}
+	for _, mode := range modes {
+		for range each {
+			resp := api.invoke(functionURLEvent("POST", "/", invokeBody(mode)), "word-0030 ")
+			body, _ := resp.wait(t)
+			resp.mu.Lock()
+			hungUp := resp.hungUp
+			resp.mu.Unlock()
+			if hungUp.IsZero() || len(body) < 300 {
+				t.Fatalf("%s: the stub did not hang up mid-answer (%d bytes)", mode, len(body))
+			}
+		}
+	}
+
+	n := each * len(modes)
+	for _, tt := range []struct{ name, want string }{
+		{"access", `"msg":"request"`},
+		{"EMF", `"Requests"`},
+	} {
+		out := &logs
+		if tt.name == "EMF" {
+			out = &emf
+		}
+		lines := waitForLines(t, out, tt.want, n)
+		outcomes := map[string]int{}
+		for _, line := range lines {
+			var got struct {
+				Outcome string `json:"outcome"`
+			}
+			if err := json.Unmarshal([]byte(line), &got); err != nil {
+				t.Fatalf("a %s line is not JSON: %v\n%s", tt.name, err, line)
+			}
+			outcomes[got.Outcome]++
+		}
+		if outcomes["client_gone"] != n {
+			t.Errorf("the %s lines say outcomes %v, want client_gone for all %d", tt.name, outcomes, n)
+		}
+	}
+	if strings.Contains(emf.String(), "UpstreamErrors") {
+		t.Errorf("a viewer leaving was counted as an upstream error:\n%s", emf.String())
+	}
+}
+
+// syncBuffer is a log destination a test reads while the gateway writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitForLines waits a few seconds at most for n lines of b holding
+// want, and returns them.
+func waitForLines(t *testing.T, b *syncBuffer, want string, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var lines []string
+		for line := range strings.Lines(b.String()) {
+			if strings.Contains(line, want) {
+				lines = append(lines, line)
+			}
+		}
+		if len(lines) >= n {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines with %s, want %d:\n%s", len(lines), want, n, b.String())
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -33,7 +34,10 @@ const answerTimeout = 10 * time.Second
 // hand as HTTP/1.1 on its own connection, its body chunked, one chunk per
 // write. The Runtime API says nothing until the body has ended, so a watcher
 // reading the same connection takes anything before that (a close, a reset,
-// an early answer) as a broken stream and calls onBreak at once.
+// an early answer) as a broken stream and calls onBreak at once. A write
+// that fails calls it too, before the write returns, as net/http cancels a
+// request whose connection fails a write: whoever sees the failed write
+// then finds the request cancelled, and knows the viewer went away.
 type stream struct {
 	conn    net.Conn
 	br      *bufio.Reader
@@ -41,7 +45,8 @@ type stream struct {
 	watched chan error // what the watcher saw first on the connection
 	ended   atomic.Bool
 	onBreak func(error)
-	err     error // the first write error; nothing is written after it
+	broken  sync.Once // onBreak runs once
+	err     error     // the first write error; nothing is written after it
 }
 
 // openStream connects to the Runtime API at api and starts the response of
@@ -80,10 +85,13 @@ func (s *stream) watch() {
 			cause = fmt.Errorf("%w: %w", ErrStreamBroken, err)
 		}
 		_ = s.conn.SetWriteDeadline(time.Now())
-		s.onBreak(cause)
+		s.broke(cause)
 	}
 	s.watched <- err
 }
+
+// broke calls onBreak, the first time only.
+func (s *stream) broke(cause error) { s.broken.Do(func() { s.onBreak(cause) }) }
 
 // chunk writes the parts as one chunk, with one Write on the connection.
 // Nothing is written for no bytes: an empty chunk would end the body.
@@ -107,6 +115,7 @@ func (s *stream) chunk(parts ...[]byte) error {
 	s.buf = b
 	if _, err := s.conn.Write(b); err != nil {
 		s.err = fmt.Errorf("%w: %w", ErrStreamBroken, err)
+		s.broke(s.err)
 		return s.err
 	}
 	return nil

@@ -116,7 +116,11 @@ func builtinReply(msgs []Message) string {
 	}
 	var b strings.Builder
 	b.WriteString("This is agentgate's offline demo model; no language model is attached, so this reply is built from your own words. ")
-	fmt.Fprintf(&b, "You wrote “%s”, %d tokens by my simple count. ", clip(last, builtinQuoteRunes), CountTokens(last))
+	n, tokens := CountTokens(last), "tokens"
+	if n == 1 {
+		tokens = "token"
+	}
+	fmt.Fprintf(&b, "You wrote “%s”, %d %s by my simple count. ", clip(last, builtinQuoteRunes), n, tokens)
 	if turn == 1 {
 		b.WriteString("This is turn 1 of our conversation; write again and I will remember how it began.")
 	} else {

@@ -47,6 +47,17 @@ func TestBuiltinReply(t *testing.T) {
 			want: []string{"turn 3", "“and now?”", "opened with “my name is Ada”"},
 		},
 		{
+			name: "one token is counted in the singular",
+			req:  Request{Messages: []Message{user("Hi")}},
+			want: []string{"“Hi”, 1 token by my simple count."},
+			not:  []string{"1 tokens"},
+		},
+		{
+			name: "more tokens are counted in the plural",
+			req:  Request{Messages: []Message{user("Hi there")}},
+			want: []string{"“Hi there”, 2 tokens by my simple count."},
+		},
+		{
 			name: "a very long prompt is quoted cut short",
 			req:  Request{Messages: []Message{user(long)}},
 			want: []string{"“" + strings.Repeat("é", builtinQuoteRunes) + "…”"},

@@ -124,6 +124,13 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	cfg.Agents = map[string]config.Agent{DemoAgent: {ARN: demoARN, Region: "us-east-1", Endpoint: l.EmulatorURL}}
 	cfg.DefaultAgent = DemoAgent
 	cfg.Metrics.Listen = "" // each server's metrics on its own address
+	if cfg.Sessions.Key == "" {
+		// One instance on loopback, started afresh each time: a random key
+		// is all its session ids need (a secret's sessionKey still wins).
+		// Only serve, where instances share ids and outlive restarts, warns
+		// of a missing key.
+		cfg.Sessions.Key = randomString(48, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+	}
 	if cfg.Chat.Enabled == nil {
 		// The local stack is for trying things: the page is on unless
 		// the configuration turns it off.

@@ -112,6 +112,48 @@ const latestAnswer = `(() => {
   return {count: all.length, state: m.dataset.state || "", text: m.querySelector(".body").textContent, meta: meta ? meta.textContent : ""};
 })()`
 
+// layout is where the page's parts are and what they show.
+type layout struct {
+	EmptyVisible       bool    `json:"emptyVisible"`       // the empty state, saying what to do
+	EmptyText          string  `json:"emptyText"`          // its text
+	AgentSelectVisible bool    `json:"agentSelectVisible"` // the agent picker
+	AgentName          string  `json:"agentName"`          // the agent's name as a label, when shown
+	DisabledControls   int     `json:"disabledControls"`   // greyed-out controls in the bar
+	LoginVisible       bool    `json:"loginVisible"`
+	LoginCenter        float64 `json:"loginCenter"` // the sign-in card's vertical centre
+	Viewport           float64 `json:"viewport"`    // the viewport's height
+}
+
+const pageLayout = `(() => {
+  const shown = (e) => !!e && e.offsetParent !== null;
+  const login = document.getElementById("login"), box = login.getBoundingClientRect();
+  const name = document.getElementById("agent-name");
+  return {
+    emptyVisible: shown(document.getElementById("empty")),
+    emptyText: document.getElementById("empty").innerText,
+    agentSelectVisible: shown(document.getElementById("agent")),
+    agentName: shown(name) ? name.textContent : "",
+    disabledControls: [...document.querySelectorAll(".bar select, .bar button")].filter(e => shown(e) && e.disabled).length,
+    loginVisible: shown(login),
+    loginCenter: (box.top + box.bottom) / 2,
+    viewport: window.innerHeight,
+  };
+})()`
+
+// checkOneAgentAndEmptyState checks what the page shows before the first
+// message, signed in to one agent: the agent's name as a plain label (a
+// select with one option would look disabled), and what to do.
+func checkOneAgentAndEmptyState(t *testing.T, l layout) {
+	t.Helper()
+	if l.AgentSelectVisible || l.AgentName != stack.DemoAgent || l.DisabledControls != 0 {
+		t.Errorf("with one agent, the bar shows a picker %v, the name %q and %d disabled controls; want the name %q as a label and nothing greyed out",
+			l.AgentSelectVisible, l.AgentName, l.DisabledControls, stack.DemoAgent)
+	}
+	if !l.EmptyVisible || !strings.Contains(l.EmptyText, "Chat with "+stack.DemoAgent) || !strings.Contains(l.EmptyText, "press Enter") {
+		t.Errorf("before the first message the page shows (visible %v) %q; want it to say what to do", l.EmptyVisible, l.EmptyText)
+	}
+}
+
 // TestChatPageInChromium drives the page in headless Chromium against the
 // whole local stack with ID/password sign-in: it signs in, watches an
 // answer grow, continues the conversation, stops an answer and checks the
@@ -269,6 +311,13 @@ func TestChatPageInChromium(t *testing.T) {
 	step("the page asks to sign in, then offers the agents", func(t *testing.T) {
 		do(t, chromedp.Navigate(l.ChatURL), chromedp.WaitVisible(chromedp.ID("login-user")))
 		shot(t, "1-sign-in.png")
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[layout](pageLayout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off := at.LoginCenter - at.Viewport/2; !at.LoginVisible || off > at.Viewport/10 || off < -at.Viewport/10 {
+			t.Errorf("the sign-in card's centre is %.0f px from the middle of a %.0f px viewport; want it in the middle", off, at.Viewport)
+		}
 		do(t,
 			chromedp.SendKeys(chromedp.ID("login-user"), "ada"),
 			chromedp.SendKeys(chromedp.ID("login-pass"), "correct horse battery"),
@@ -278,8 +327,14 @@ func TestChatPageInChromium(t *testing.T) {
 		)
 		agent, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("agent")))
 		if err != nil || agent != stack.DemoAgent {
-			t.Fatalf("the agent picker shows %q (%v), want %q", agent, err, stack.DemoAgent)
+			t.Fatalf("the agent picker holds %q (%v), want %q", agent, err, stack.DemoAgent)
 		}
+		at, err = chromedp.Run(ctx, chromedp.Evaluate[layout](pageLayout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkOneAgentAndEmptyState(t, at)
+		shot(t, "1-signed-in.png")
 		cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{l.URL}})
 		if err == nil {
 			t.Logf("cookies Chromium kept for %s after sign-in: %d (the page sends the token as a bearer either way)", l.URL, len(cookies.Cookies))
@@ -354,6 +409,9 @@ func TestChatPageInChromium(t *testing.T) {
 
 	step("model output with markup shows as text", func(t *testing.T) {
 		do(t, chromedp.Click(chromedp.ID("new")))
+		if at, err := chromedp.Run(ctx, chromedp.Evaluate[layout](pageLayout)); err != nil || !at.EmptyVisible {
+			t.Fatalf("after New chat the page does not say what to do (%v): %+v", err, at)
+		}
 		hostile := `<img src=x onerror=alert(1)> **bold** [x](javascript:alert(1))`
 		send(t, hostile)
 		a, _ := watch(t, nil)
@@ -528,6 +586,46 @@ func TestChatPageOnAnOpenGateway(t *testing.T) {
 	if err := chromedp.Do(sctx,
 		chromedp.Navigate(l.ChatURL),
 		chromedp.WaitEnabled(chromedp.ID("send")),
+		chromedp.WaitVisible(chromedp.ID("empty")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("the page says what to do and shows its one agent as a label", func(t *testing.T) {
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[layout](pageLayout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkOneAgentAndEmptyState(t, at)
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, "0-start.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if *updateScreenshot {
+			if err := os.WriteFile("../../docs/chat-start.png", png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Log("wrote docs/chat-start.png")
+		}
+	})
+	t.Run("the site has an icon", func(t *testing.T) {
+		icon, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(async () => {
+			const resp = await fetch("/favicon.ico");
+			const img = new Image();
+			img.src = document.querySelector("link[rel=icon]").href;
+			await img.decode();
+			return {status: resp.status, type: resp.headers.get("Content-Type"), href: img.src, width: img.naturalWidth};
+		})()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if icon["status"] != 200.0 || icon["type"] != "image/x-icon" || icon["href"] != l.URL+"/favicon.ico" || icon["width"].(float64) < 16 {
+			t.Fatalf("the icon: %v; want /favicon.ico, an image the browser decodes", icon)
+		}
+	})
+	if err := chromedp.Do(sctx,
 		chromedp.SendKeys(chromedp.ID("prompt"), "Hello"),
 		chromedp.Click(chromedp.ID("send")),
 		chromedp.WaitVisible(chromedp.CSS(`#log .msg.assistant[data-state="done"] .meta`)),

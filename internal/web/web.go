@@ -30,6 +30,8 @@ var files = map[string]file{
 	"/chat":          load("index.html", "text/html; charset=utf-8"),
 	"/chat/chat.js":  load("chat.js", "text/javascript; charset=utf-8"),
 	"/chat/chat.css": load("chat.css", "text/css; charset=utf-8"),
+	// Browsers ask the site's root for its icon whatever the page says.
+	"/favicon.ico": load("favicon.ico", "image/x-icon"),
 }
 
 func load(name, contentType string) file {
@@ -43,11 +45,11 @@ func load(name, contentType string) file {
 
 // Paths lists the request paths Handler serves.
 func Paths() []string {
-	return []string{"/chat", "/chat/chat.js", "/chat/chat.css"}
+	return []string{"/chat", "/chat/chat.js", "/chat/chat.css", "/favicon.ico"}
 }
 
-// Handler serves the chat page and its two assets for GET and HEAD, and
-// 404 for any other path. The page is public: the API calls it makes are
+// Handler serves the chat page, its two assets and its icon for GET and
+// HEAD, and 404 for any other path. The page is public: the API calls it makes are
 // what the gateway authenticates. Browsers revalidate every load (ETag),
 // so a new binary's page is seen at once.
 func Handler() http.Handler {

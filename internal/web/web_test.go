@@ -16,6 +16,7 @@ func TestHandlerServesThePageAndRevalidates(t *testing.T) {
 		{"the page", "/chat", "", 200},
 		{"the script", "/chat/chat.js", "", 200},
 		{"the style sheet", "/chat/chat.css", "", 200},
+		{"the icon", "/favicon.ico", "", 200},
 		{"an unchanged page is not sent again", "/chat", files["/chat"].etag, 304},
 		{"a stale copy gets the page", "/chat", `"0000"`, 200},
 		{"anything else is not found", "/chat/index.html", "", 404},

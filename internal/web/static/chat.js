@@ -5,7 +5,8 @@
 
 const $ = (id) => document.getElementById(id);
 const els = {
-  log: $("log"), agent: $("agent"), newChat: $("new"), logout: $("logout"),
+  log: $("log"), empty: $("empty"), emptyAgent: $("empty-agent"),
+  agents: $("agents"), agent: $("agent"), agentName: $("agent-name"), newChat: $("new"), logout: $("logout"),
   login: $("login"), loginError: $("login-error"), loginPassword: $("login-password"),
   user: $("login-user"), pass: $("login-pass"), key: $("login-key"),
   composer: $("composer"), prompt: $("prompt"), send: $("send"), stop: $("stop"), status: $("status"),
@@ -73,6 +74,7 @@ function setStatus(text) { els.status.textContent = text; }
 
 async function showLogin(err) {
   document.body.classList.add("signed-out");
+  updateEmpty();
   els.login.hidden = false;
   els.composer.hidden = true;
   els.logout.hidden = true;
@@ -92,6 +94,15 @@ function hideLogin() {
   els.login.hidden = true;
   els.composer.hidden = false;
   els.loginError.hidden = true;
+  updateEmpty();
+}
+
+// updateEmpty says what to do on a page with no conversation yet, once
+// signed in to an agent.
+function updateEmpty() {
+  els.emptyAgent.textContent = els.agent.value || "the agent";
+  els.empty.hidden = document.body.classList.contains("signed-out") || !els.agent.value ||
+    els.log.querySelector(".msg") !== null;
 }
 
 async function loadAgents() {
@@ -118,7 +129,12 @@ async function loadAgents() {
     if (a.name === previous || (!previous && a.default)) opt.selected = true;
     els.agent.append(opt);
   }
-  els.agent.disabled = agents.length < 2;
+  // One agent is a name to read, not a choice to make.
+  const one = agents.length === 1;
+  els.agents.hidden = agents.length === 0;
+  els.agent.hidden = one;
+  els.agentName.hidden = !one;
+  els.agentName.textContent = one ? agents[0].name : "";
   els.send.disabled = agents.length === 0;
   els.logout.hidden = !(state.token || state.apiKey);
   hideLogin();
@@ -166,7 +182,8 @@ els.logout.addEventListener("click", async () => {
 function newChat() {
   stopAnswer();
   state.session = "";
-  els.log.replaceChildren();
+  for (const m of els.log.querySelectorAll(".msg")) m.remove();
+  updateEmpty();
   setStatus("");
   els.prompt.focus();
 }
@@ -182,6 +199,7 @@ function addMessage(role) {
   body.className = "body";
   msg.append(body);
   els.log.append(msg);
+  els.empty.hidden = true;
   return msg;
 }
 
@@ -197,7 +215,7 @@ function scrollDown() { els.log.scrollTop = els.log.scrollHeight; }
 function busy(on) {
   els.send.hidden = on;
   els.stop.hidden = !on;
-  els.agent.disabled = on || els.agent.options.length < 2;
+  els.agent.disabled = on;
 }
 
 function summary(usage, firstMs, totalMs) {
