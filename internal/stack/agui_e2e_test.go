@@ -120,19 +120,22 @@ func TestAGUIAgainstTheLocalStack(t *testing.T) {
 	})
 
 	t.Run("a thread continues its session, also from a new client and on the named route", func(t *testing.T) {
-		for _, tt := range []struct{ name, base, path string }{
-			{"derived", l.URL, "/agui"},
-			{"passed through", native, "/agui/agents/native"},
+		// Each case has threads of its own: both gateways sign with the
+		// stack's session key, as instances of one deployment do, so the
+		// same thread id would be the same session on either.
+		for _, tt := range []struct{ name, base, path, thread string }{
+			{"derived", l.URL, "/agui", "follow-up"},
+			{"passed through", native, "/agui/agents/native", "follow-up-native"},
 		} {
-			first := runAGUI(t, tt.base, aguiScenario{Path: tt.path, ThreadID: "follow-up", Turns: []string{"My name is Ada", "Who am I?"}, ForwardedProps: agui})
+			first := runAGUI(t, tt.base, aguiScenario{Path: tt.path, ThreadID: tt.thread, Turns: []string{"My name is Ada", "Who am I?"}, ForwardedProps: agui})
 			if text := first.Turns[1].Text; !strings.Contains(text, "turn 2 of our conversation, which you opened with “My name is Ada”") {
 				t.Fatalf("%s: the second run does not continue the first: %q", tt.name, text)
 			}
-			again := runAGUI(t, tt.base, aguiScenario{Path: tt.path, ThreadID: "follow-up", Turns: []string{"Still there?"}, ForwardedProps: agui})
+			again := runAGUI(t, tt.base, aguiScenario{Path: tt.path, ThreadID: tt.thread, Turns: []string{"Still there?"}, ForwardedProps: agui})
 			if text := again.Turns[0].Text; !strings.Contains(text, "turn 3 of our conversation") {
 				t.Fatalf("%s: a new client on the same thread starts afresh: %q", tt.name, text)
 			}
-			other := runAGUI(t, tt.base, aguiScenario{Path: tt.path, ThreadID: "another", Turns: []string{"Who am I?"}, ForwardedProps: agui})
+			other := runAGUI(t, tt.base, aguiScenario{Path: tt.path, ThreadID: "another-" + tt.thread, Turns: []string{"Who am I?"}, ForwardedProps: agui})
 			if text := other.Turns[0].Text; !strings.Contains(text, "turn 1 of our conversation") {
 				t.Fatalf("%s: another thread shares the session: %q", tt.name, text)
 			}
