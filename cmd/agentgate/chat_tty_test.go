@@ -22,6 +22,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/stack"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
 
 // ttyWidth is the width of the test's terminal.
@@ -68,7 +69,7 @@ func openPTY(t *testing.T) (ptm, pts *os.File) {
 	t.Helper()
 	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		testenv.Missing(t, "/dev/ptmx", "pseudo-terminals: mount devpts; "+err.Error())
 	}
 	var n int
 	rc, err := ptm.SyscallConn()
