@@ -141,24 +141,35 @@ func (req *chatRequest) history() []payloadMessage {
 	return h
 }
 
-func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (*chatRequest, *apiError) {
+// decodeOpenAIBody reads an OpenAI-shaped request's JSON body into v: the
+// content type, the size cap, UTF-8, and a field of the wrong type named
+// in OpenAI's way; what names the request in the error for a body that is
+// no JSON of its shape.
+func (s *Server) decodeOpenAIBody(w http.ResponseWriter, r *http.Request, v any, what string) *apiError {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return nil, publicError(err, "", false)
+		return publicError(err, "", false)
 	}
 	body, aerr := s.readBody(w, r, s.opts.MaxBodyBytes)
 	if aerr != nil {
-		return nil, aerr
+		return aerr
 	}
 	if !utf8.Valid(body) {
-		return nil, badRequest("the request body must be valid UTF-8")
+		return badRequest("the request body must be valid UTF-8")
 	}
-	var req chatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return nil, invalidField(te.Field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value))
+			return invalidField(te.Field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value))
 		}
-		return nil, badRequest("the request body is not a valid chat completion request")
+		return badRequest("the request body is not a valid " + what)
+	}
+	return nil
+}
+
+func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request) (*chatRequest, *apiError) {
+	var req chatRequest
+	if aerr := s.decodeOpenAIBody(w, r, &req, "chat completion request"); aerr != nil {
+		return nil, aerr
 	}
 	if req.Model == "" {
 		return nil, invalidField("model", "required; GET /v1/models lists them")

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"reflect"
-	"unicode/utf8"
 
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/session"
@@ -132,23 +130,9 @@ func (s *Server) previousSession(r *http.Request, prev, principal string) (strin
 }
 
 func (s *Server) decodeResponses(w http.ResponseWriter, r *http.Request) (*responsesRequest, *apiError) {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return nil, publicError(err, "", false)
-	}
-	body, aerr := s.readBody(w, r, s.opts.MaxBodyBytes)
-	if aerr != nil {
-		return nil, aerr
-	}
-	if !utf8.Valid(body) {
-		return nil, badRequest("the request body must be valid UTF-8")
-	}
 	var req responsesRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, invalidField(te.Field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type), te.Value))
-		}
-		return nil, badRequest("the request body is not a valid Responses API request")
+	if aerr := s.decodeOpenAIBody(w, r, &req, "Responses API request"); aerr != nil {
+		return nil, aerr
 	}
 	if req.Model == "" {
 		return nil, invalidField("model", "required; GET /v1/models lists them")
