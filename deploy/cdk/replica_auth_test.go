@@ -1,66 +1,16 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/auth/authtest"
 )
-
-// idp is an OpenID provider on loopback with one ES256 key.
-type idp struct {
-	url string
-	key *ecdsa.PrivateKey
-}
-
-func newIdP(t *testing.T) *idp {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &idp{key: key}
-	b64 := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			json.NewEncoder(w).Encode(map[string]string{"issuer": p.url, "jwks_uri": p.url + "/jwks"})
-		case "/jwks":
-			json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-				"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": b64(key.X), "y": b64(key.Y)}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	p.url = srv.URL
-	return p
-}
-
-func (p *idp) token(t *testing.T, sub string) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": p.url, "aud": "agentgate-replica", "sub": sub, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["kid"] = "k1"
-	s, err := tok.SignedString(p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 const replicaJWTGateway = `defaultAgent: demo
 agents:
@@ -86,9 +36,9 @@ chat:
 // answer names continues the agent's conversation; the chat page keeps
 // its own Content-Security-Policy.
 func TestReplicaCarriesBearerTokensAndSessions(t *testing.T) {
-	p := newIdP(t)
-	rp := startReplica(t, 0, replicaJWTGateway, "{{ISSUER}}", p.url)
-	bearer := "Bearer " + p.token(t, "grace")
+	p := authtest.NewIdP(t, "agentgate-replica")
+	rp := startReplica(t, 0, replicaJWTGateway, "{{ISSUER}}", p.URL)
+	bearer := "Bearer " + p.Token(t, "grace")
 
 	resp := replicaPost(t, rp.url+"/", `{"prompt":"hello","response":"transformed"}`, "Authorization", bearer)
 	first, _ := io.ReadAll(resp.Body)

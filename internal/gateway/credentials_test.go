@@ -2,74 +2,22 @@ package gateway
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/auth/authtest"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/upstream"
 )
-
-// testIdP is an OIDC identity provider on loopback with one ES256 key.
-type testIdP struct {
-	url string
-	key *ecdsa.PrivateKey
-}
-
-func newTestIdP(t *testing.T) *testIdP {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testIdP{key: key}
-	b64 := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			json.NewEncoder(w).Encode(map[string]string{"issuer": p.url, "jwks_uri": p.url + "/jwks"})
-		case "/jwks":
-			json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-				"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-				"x": b64(key.X), "y": b64(key.Y)}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	p.url = srv.URL
-	return p
-}
-
-func (p *testIdP) token(t *testing.T, sub string) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": p.url, "aud": "agentgate-test", "sub": sub,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-	})
-	tok.Header["kid"] = "k1"
-	s, err := tok.SignedString(p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 const (
 	edgeSecret = "0123456789abcdef-edge"
@@ -83,7 +31,7 @@ const (
 // has an agent of her own besides demo, so the agents a caller is shown
 // name who she signed in as.
 type edgeCallers struct {
-	idp      *testIdP
+	idp      *authtest.IdP
 	login    *auth.Passwords
 	adaToken string
 	access   map[string][]string
@@ -91,7 +39,7 @@ type edgeCallers struct {
 
 func newEdgeCallers(t *testing.T) *edgeCallers {
 	t.Helper()
-	c := &edgeCallers{idp: newTestIdP(t)}
+	c := &edgeCallers{idp: authtest.NewIdP(t, "agentgate-test")}
 	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +51,7 @@ func newEdgeCallers(t *testing.T) *edgeCallers {
 	if c.adaToken, _, err = c.login.Login("ada", "correct horse", "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	grace, err := auth.QualifyPrincipal("jwt:grace", c.idp.url)
+	grace, err := auth.QualifyPrincipal("jwt:grace", c.idp.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +64,7 @@ func newEdgeCallers(t *testing.T) *edgeCallers {
 // the Lambda adapter marks them.
 func (c *edgeCallers) serve(t *testing.T, locked, signed bool, edit ...func(*Options)) string {
 	t.Helper()
-	j, err := auth.NewJWT(t.Context(), auth.JWTConfig{Issuer: c.idp.url, Audience: "agentgate-test", Algorithms: []string{"ES256"}})
+	j, err := auth.NewJWT(t.Context(), auth.JWTConfig{Issuer: c.idp.URL, Audience: "agentgate-test", Algorithms: []string{"ES256"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +136,7 @@ func TestTheEdgesCopyOfAuthorizationCountsOnlyFromATrustedSender(t *testing.T) {
 		want           []string
 	}{
 		{"behind the origin lock, a JWT in the edge's copy signs its subject in", true, false,
-			with(lock, copied("Bearer "+c.idp.token(t, "grace"))), "", grace},
+			with(lock, copied("Bearer "+c.idp.Token(t, "grace"))), "", grace},
 		{"behind the origin lock, Basic credentials in the edge's copy sign the user in", true, false,
 			with(lock, copied(adaBasic)), "", ada},
 		{"behind the origin lock, a login token as bearer in the edge's copy signs the user in", true, false,
@@ -200,15 +148,15 @@ func TestTheEdgesCopyOfAuthorizationCountsOnlyFromATrustedSender(t *testing.T) {
 		{"without the origin lock, the copy is ignored", false, false,
 			copied(adaBasic), "unauthenticated", nil},
 		{"without the origin lock, a copy never stands in for a bad Authorization", false, false,
-			with(copied("Bearer "+c.idp.token(t, "grace")), []string{"Authorization", "Basic YWRhOndyb25n"}), "invalid_credentials", nil},
+			with(copied("Bearer "+c.idp.Token(t, "grace")), []string{"Authorization", "Basic YWRhOndyb25n"}), "invalid_credentials", nil},
 		{"without the origin lock, Authorization is read and the copy ignored", false, false,
-			with(copied("Bearer "+c.idp.token(t, "grace")), []string{"Authorization", adaBasic}), "", ada},
+			with(copied("Bearer "+c.idp.Token(t, "grace")), []string{"Authorization", adaBasic}), "", ada},
 		{"signed by the edge, its signature in Authorization is no credential", false, true,
 			[]string{"Authorization", oacSignature}, "unauthenticated", nil},
 		{"signed by the edge, the login cookie signs the user in beside the signature", false, true,
 			with([]string{"Authorization", oacSignature}, cookie), "", ada},
 		{"signed by the edge, a JWT in the edge's copy signs its subject in", false, true,
-			with([]string{"Authorization", oacSignature}, copied("Bearer "+c.idp.token(t, "grace"))), "", grace},
+			with([]string{"Authorization", oacSignature}, copied("Bearer "+c.idp.Token(t, "grace"))), "", grace},
 		{"signed by the edge, Basic credentials in the edge's copy sign the user in", false, true,
 			with([]string{"Authorization", oacSignature}, copied(adaBasic)), "", ada},
 	}

@@ -2,16 +2,9 @@ package stack
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
-	"math/big"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -19,55 +12,9 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/auth/authtest"
 	"github.com/agentgate/agentgate/internal/config"
-	"github.com/golang-jwt/jwt/v5"
 )
-
-// testIdP is an OIDC identity provider on loopback with one ES256 key.
-type testIdP struct {
-	url string
-	key *ecdsa.PrivateKey
-}
-
-func newTestIdP(t *testing.T) *testIdP {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &testIdP{key: key}
-	b64 := func(n *big.Int) string { return base64.RawURLEncoding.EncodeToString(n.FillBytes(make([]byte, 32))) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			json.NewEncoder(w).Encode(map[string]string{"issuer": p.url, "jwks_uri": p.url + "/jwks"})
-		case "/jwks":
-			json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-				"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
-				"x": b64(key.X), "y": b64(key.Y)}}})
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	p.url = srv.URL
-	return p
-}
-
-func (p *testIdP) token(t *testing.T, sub string) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": p.url, "aud": "agentgate-test", "sub": sub,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-	})
-	tok.Header["kid"] = "k1"
-	s, err := tok.SignedString(p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // TestPrincipalNameSpacesDoNotMeet is the hostile probe's impersonation: a
 // JWT whose subject spells an API key's or a password user's principal
@@ -79,7 +26,7 @@ func TestPrincipalNameSpacesDoNotMeet(t *testing.T) {
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 0
 	l := startWithConfig(t, cfg, LocalOptions{WrapAgent: agent.wrap})
-	idp := newTestIdP(t)
+	idp := authtest.NewIdP(t, "agentgate-test")
 	key, hash, err := auth.GenerateAPIKey()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +39,7 @@ func TestPrincipalNameSpacesDoNotMeet(t *testing.T) {
 		}
 		c.Auth = config.Auth{
 			APIKeys: []config.APIKey{{Name: "ci-bot", Hash: hash}},
-			JWT:     config.JWT{Issuer: idp.url, Audience: "agentgate-test", Algorithms: []string{"ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
+			JWT:     config.JWT{Issuer: idp.URL, Audience: "agentgate-test", Algorithms: []string{"ES256"}, PrincipalClaim: "sub", ClockSkew: time.Minute},
 		}
 		gw, err := NewGateway(context.Background(), c, slog.New(slog.DiscardHandler), Telemetry{})
 		if err != nil {
@@ -122,12 +69,12 @@ func TestPrincipalNameSpacesDoNotMeet(t *testing.T) {
 		}
 		return 200, ""
 	}
-	sum := sha256.Sum256([]byte(idp.url))
+	sum := sha256.Sum256([]byte(idp.URL))
 	tag := hex.EncodeToString(sum[:])[:12]
 
 	for _, sub := range []string{"key:ci-bot", "ada", "user:ada", "grace:x"} {
 		t.Run("a JWT whose subject is "+sub+" does not pass the allow-list", func(t *testing.T) {
-			if status, code := invoke(t, "ops", idp.token(t, sub)); status != 404 || code != "agent_not_found" {
+			if status, code := invoke(t, "ops", idp.Token(t, sub)); status != 404 || code != "agent_not_found" {
 				t.Fatalf("status %d %s, want 404 agent_not_found", status, code)
 			}
 		})
@@ -137,7 +84,7 @@ func TestPrincipalNameSpacesDoNotMeet(t *testing.T) {
 		if status, code := invoke(t, "ops", key); status != 200 {
 			t.Fatalf("API key: %d %s", status, code)
 		}
-		if status, code := invoke(t, "ops", idp.token(t, "grace")); status != 200 {
+		if status, code := invoke(t, "ops", idp.Token(t, "grace")); status != 200 {
 			t.Fatalf("jwt grace: %d %s", status, code)
 		}
 		got := agent.calls()[before:]
@@ -148,7 +95,7 @@ func TestPrincipalNameSpacesDoNotMeet(t *testing.T) {
 	})
 	t.Run("a JWT subject spelling a key reaches the agent in the JWT name space", func(t *testing.T) {
 		before := len(agent.calls())
-		if status, code := invoke(t, DemoAgent, idp.token(t, "key:ci-bot")); status != 200 {
+		if status, code := invoke(t, DemoAgent, idp.Token(t, "key:ci-bot")); status != 200 {
 			t.Fatalf("status %d %s", status, code)
 		}
 		if got := agent.calls()[before:]; len(got) != 1 || got[0] != "jwt:"+tag+":key:ci-bot" {
@@ -158,7 +105,7 @@ func TestPrincipalNameSpacesDoNotMeet(t *testing.T) {
 	for _, sub := range []string{"ada\r\nX-Injected: 1", "ada\x00", strings.Repeat("a", 200)} {
 		t.Run("a subject the user id header cannot carry is 401: "+strings.ToValidUTF8(sub[:min(len(sub), 12)], "?"), func(t *testing.T) {
 			before := len(agent.calls())
-			if status, code := invoke(t, DemoAgent, idp.token(t, sub)); status != 401 || code != "invalid_credentials" {
+			if status, code := invoke(t, DemoAgent, idp.Token(t, sub)); status != 401 || code != "invalid_credentials" {
 				t.Fatalf("status %d %s, want 401 invalid_credentials", status, code)
 			}
 			if len(agent.calls()) != before {
