@@ -45,6 +45,9 @@ type Memory struct {
 	// MaxKeys caps the live keys the store holds; zero means
 	// DefaultMaxKeys. Set it before first use.
 	MaxKeys int
+	// MaxLogBytes caps the bytes its turn logs hold together; zero means
+	// DefaultMaxLogBytes. Set it before first use.
+	MaxLogBytes int64
 
 	now   func() time.Time
 	epoch time.Time // times below are offsets from it, compact and monotonic
@@ -54,6 +57,8 @@ type Memory struct {
 	pools    map[string]pool
 	counters map[string]counter
 	values   map[string]value
+	logs     map[string]*memLog
+	logBytes int64 // the capacity of every log's buffer
 	swept    time.Duration // when the last sweep ran
 	nextSlot uint64
 }
@@ -94,6 +99,7 @@ func NewMemory(now func() time.Time) *Memory {
 		pools:    make(map[string]pool),
 		counters: make(map[string]counter),
 		values:   make(map[string]value),
+		logs:     make(map[string]*memLog),
 		// A full store may sweep at once, however young.
 		swept: -fullSweepEvery,
 	}
@@ -279,7 +285,7 @@ func (m *Memory) room(now time.Duration) error {
 }
 
 func (m *Memory) len() int {
-	return len(m.tats) + len(m.pools) + len(m.counters) + len(m.values)
+	return len(m.tats) + len(m.pools) + len(m.counters) + len(m.values) + len(m.logs)
 }
 
 // sweep drops every expired entry. m.mu must be held.
@@ -305,6 +311,7 @@ func (m *Memory) sweep(now time.Duration) {
 			delete(m.values, k)
 		}
 	}
+	m.sweepLogs(now)
 }
 
 // expire drops the slots whose holders ended without release more than a
