@@ -349,7 +349,25 @@ type Stream struct {
 	// Heartbeat is the silence after which a client gets a heartbeat it
 	// ignores (SSE comment, NDJSON ping); 0 turns them off.
 	Heartbeat time.Duration `yaml:"heartbeat" env:"AGENTGATE_HEARTBEAT"`
+	// Durable keeps each answer in a turn log in the limits store, so a
+	// turn outlives a client that goes away and the client resumes it;
+	// unset means on. Off, a client gone cancels the agent.
+	Durable *bool `yaml:"durable" env:"AGENTGATE_STREAM_DURABLE"`
+	// DetachedTimeout is how long a turn runs on after its client left.
+	DetachedTimeout time.Duration `yaml:"detachedTimeout" env:"AGENTGATE_STREAM_DETACHED_TIMEOUT"`
+	// Retain is how long a turn's log is kept after the turn ends.
+	Retain time.Duration `yaml:"retain" env:"AGENTGATE_STREAM_RETAIN"`
+	// MaxRetainedBytes caps one turn's log; a resume past it ends with an
+	// error, while the live client gets the whole answer.
+	MaxRetainedBytes int64 `yaml:"maxRetainedBytes" env:"AGENTGATE_STREAM_MAX_RETAINED_BYTES"`
+	// MaxRetainedTotal caps the bytes of every turn log an instance keeps
+	// in memory (limits.store memory); with a shared store, the store's
+	// own memory bounds them.
+	MaxRetainedTotal int64 `yaml:"maxRetainedTotal" env:"AGENTGATE_STREAM_MAX_RETAINED_TOTAL"`
 }
+
+// IsDurable reports whether turns are durable: Durable, or on when unset.
+func (s Stream) IsDurable() bool { return s.Durable == nil || *s.Durable }
 
 // Log configures logging.
 type Log struct {
@@ -537,7 +555,8 @@ func Default() Config {
 		Limits: Limits{MaxBodyBytes: DefaultMaxBodyBytes, MaxPromptChars: DefaultMaxPromptChars, Store: "memory", BudgetReservation: 4096,
 			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "agentgate:"}, DynamoDB: DynamoDB{Timeout: time.Second}},
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
-		Stream:   Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20},
+		Stream: Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20,
+			DetachedTimeout: 5 * time.Minute, Retain: 10 * time.Minute, MaxRetainedBytes: 4 << 20, MaxRetainedTotal: 64 << 20},
 		Log:      Log{Level: "info", Format: "auto"},
 		Metrics:  Metrics{Enabled: true},
 		Tracing:  Tracing{SampleRatio: 1, ServiceName: "agentgate"},

@@ -146,6 +146,12 @@ func (c *Config) ValidateGateway() error {
 	if c.Stream.MaxLineBytes < 1024 {
 		p.add("stream.maxLineBytes", "must be at least 1024")
 	}
+	for field, v := range map[string]int64{"stream.detachedTimeout": int64(c.Stream.DetachedTimeout), "stream.retain": int64(c.Stream.Retain),
+		"stream.maxRetainedBytes": c.Stream.MaxRetainedBytes, "stream.maxRetainedTotal": c.Stream.MaxRetainedTotal} {
+		if v < 0 {
+			p.add(field, "must not be negative (0 means the default)")
+		}
+	}
 	if c.Stream.Heartbeat < 0 {
 		p.add("stream.heartbeat", "must not be negative")
 	}

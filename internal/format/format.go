@@ -60,6 +60,16 @@ const (
 // texts show them.
 var Names = []Name{Original, Transformed, NDJSON, OpenAI, UI}
 
+// IsEventStream reports whether the format named n writes Server-Sent
+// Events.
+func IsEventStream(n Name) bool {
+	switch n {
+	case Transformed, NDJSON, OpenAIJSON, ResponsesJSON:
+		return false
+	}
+	return true // the others, and original for an unknown name, as New
+}
+
 // Parse returns the format named s, or an error that lists the valid ones.
 func Parse(s string) (Name, error) {
 	if slices.Contains(Names, Name(s)) {

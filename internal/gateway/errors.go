@@ -48,6 +48,10 @@ func publicError(err error, agent string, started bool) *apiError {
 	var agentErr *agentError
 	var ue *upstream.Error
 	switch {
+	case errors.Is(err, errStopped):
+		return &apiError{Status: http.StatusConflict, Code: "stopped", Message: "the answer was stopped"}
+	case errors.Is(err, errDetachedTimeout):
+		return &apiError{Status: http.StatusGatewayTimeout, Code: "abandoned", Message: "no client came back for the answer in time, so the agent was stopped"}
 	case errors.Is(err, errShuttingDown):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "shutting_down", Message: "the gateway is restarting; send the request again", RetryAfter: time.Second}
 	case started && errors.Is(err, errTotalTimeout):

@@ -126,6 +126,24 @@ type Options struct {
 	// Tracer starts a server span per request; nil traces nothing, and the
 	// caller's traceparent still travels upstream unchanged.
 	Tracer trace.Tracer
+
+	// Turns, when set, makes turns durable (turn.go): each answer is kept
+	// in a turn log there as its client receives it, the turn outlives a
+	// client that goes away, and a client resumes it (resume.go). nil ties
+	// each turn to its client: a client gone cancels the agent.
+	Turns limit.Logs
+	// TurnsLocal says Turns is this instance's memory, cheap enough to
+	// append to on the stream's own goroutine.
+	TurnsLocal bool
+	// DetachedTimeout is how long a durable turn runs on after its client
+	// left; TurnRetention how long its log is kept after it ends;
+	// MaxTurnBytes caps one turn's log, past which a resume ends with an
+	// error (the live client is not affected). Zero means the defaults.
+	DetachedTimeout, TurnRetention time.Duration
+	MaxTurnBytes                   int64
+	// StopPoll, when positive, is how often a durable turn asks its log
+	// whether a stop for it reached another instance.
+	StopPoll time.Duration
 }
 
 // Server is the gateway's http.Handler.
@@ -140,6 +158,9 @@ type Server struct {
 	stop  context.Context
 	abort context.CancelCauseFunc
 	wg    sync.WaitGroup
+
+	// turns holds the durable turns running here, by log key.
+	turns sync.Map
 }
 
 // New validates opts and returns the gateway.
@@ -170,6 +191,15 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ConversationTTL <= 0 {
 		opts.ConversationTTL = DefaultConversationTTL
+	}
+	if opts.DetachedTimeout <= 0 {
+		opts.DetachedTimeout = DefaultDetachedTimeout
+	}
+	if opts.TurnRetention <= 0 {
+		opts.TurnRetention = DefaultTurnRetention
+	}
+	if opts.MaxTurnBytes <= 0 {
+		opts.MaxTurnBytes = DefaultMaxTurnBytes
 	}
 	if opts.DefaultFormat == "" {
 		opts.DefaultFormat = format.Original

@@ -153,6 +153,11 @@ func (s *Server) handleStopSession(from agentFrom) http.Handler {
 			return
 		}
 		state(r.Context()).session = id
+		// The turn running here ends as stopped at once, rather than as
+		// broken when the session's end cuts its stream.
+		if t, ok := s.turns.Load(turnKey(name, id)); ok {
+			t.(*turn).stop()
+		}
 		if err := inv.StopSession(r.Context(), id); err != nil {
 			if upstream.KindOf(err) == upstream.KindNotFound {
 				err = errSessionNotFound
@@ -170,7 +175,8 @@ func (s *Server) handleStopSession(from agentFrom) http.Handler {
 // public code when the upstream gave none (a timeout, a broken stream).
 func (s *Server) upstreamFailed(ctx context.Context, agent, msg, code string, err error) {
 	s.logUpstream(ctx, agent, msg, err)
-	if errors.Is(err, errShuttingDown) || errors.Is(err, errTotalTimeout) || errors.Is(err, format.ErrResponseTooLarge) {
+	if errors.Is(err, errShuttingDown) || errors.Is(err, errTotalTimeout) || errors.Is(err, format.ErrResponseTooLarge) ||
+		errors.Is(err, errStopped) || errors.Is(err, errDetachedTimeout) {
 		return
 	}
 	kind := upstream.KindOf(err)

@@ -44,8 +44,17 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	defer s.wg.Done()
 	s.opts.Metrics.StreamOpened(name)
 	defer s.opts.Metrics.StreamClosed(name)
-	ctx, wd, end := s.streamContext(r.Context())
+	enc, t := s.answer(w, r, name, req)
+	parent := r.Context()
+	if t != nil {
+		// A durable turn outlives its client.
+		parent = context.WithoutCancel(parent)
+	}
+	ctx, wd, cancel, end := s.streamContext(parent)
 	defer end()
+	if t != nil {
+		defer t.run(r.Context(), cancel)()
+	}
 
 	resp, err := s.startUpstream(ctx, inv, req, principal)
 	if err != nil {
@@ -58,18 +67,33 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	}
 	defer resp.Body.Close()
 
-	st := startStream(w, req.encoder(w), req.sessionID, s.opts.Heartbeat, s.opts.IdleTimeout)
+	st := startStream(w, enc, req.sessionID, s.opts.Heartbeat, s.opts.IdleTimeout)
 	defer st.release()
+	if t != nil {
+		st.batch = t.log.batch
+	}
 	res, err := s.copyStream(st, event.NewDecoder(s.opts.Dialects[name]), resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
 	res.heartbeats = st.close()
 	return s.finish(ctx, w, r, st, name, req.sessionID, res, err)
 }
 
-// streamContext is the context of one stream: it ends when the client
-// goes away, when the gateway shuts down (errShuttingDown), past the total
-// timeout (errTotalTimeout), or when the watchdog's first-byte or idle
-// timeout runs out. end releases it.
-func (s *Server) streamContext(parent context.Context) (context.Context, *watchdog, func()) {
+// answer returns the encoder of req's answer on w and, when turns are
+// durable, its turn, whose log the encoder writes to as well.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, name string, req *invocation) (format.Encoder, *turn) {
+	if s.opts.Turns == nil {
+		return req.encoder(w), nil
+	}
+	// The meta of the turn comes from an encoder of the same format.
+	t := s.startTurn(r, name, req, format.New(req.format, io.Discard, req.options))
+	return req.encoder(t.writer(w, format.IsEventStream(req.format))), t
+}
+
+// streamContext is the context of one stream: it ends when parent does
+// (the client goes away, unless the turn is durable), when the gateway
+// shuts down (errShuttingDown), past the total timeout (errTotalTimeout),
+// when the watchdog's first-byte or idle timeout runs out, or when cancel
+// is called with a cause. end releases it.
+func (s *Server) streamContext(parent context.Context) (context.Context, *watchdog, context.CancelCauseFunc, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	stop := context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })
 	stopTotal := func() {}
@@ -79,7 +103,7 @@ func (s *Server) streamContext(parent context.Context) (context.Context, *watchd
 		stopTotal = c
 	}
 	wd := newWatchdog(cancel, s.opts.FirstByteTimeout, errFirstByteTimeout)
-	return ctx, wd, func() {
+	return ctx, wd, cancel, func() {
 		wd.stop()
 		stopTotal()
 		stop()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/web"
 )
 
@@ -23,14 +24,20 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/models/{id}", withOpenAIErrors(s.withAuth(s.handleModel())))
 	handle("POST /v1/responses", withOpenAIErrors(s.withAuth(s.handleResponses())))
 	handle("POST /ui/agents/{name}", s.withAuth(s.handleUIChat(namedAgent)))
-	handle("GET /ui/agents/{name}/{id}/stream", s.withAuth(s.handleUIResume(namedAgent)))
+	handle("GET /ui/agents/{name}/{id}/stream", s.withAuth(s.handleResume(namedAgent, s.derivedSession(session.ScopeChat))))
 	handle("POST /api/chat", s.withAuth(s.handleUIChat(defaultAgent)))
-	handle("GET /api/chat/{id}/stream", s.withAuth(s.handleUIResume(defaultAgent)))
+	handle("GET /api/chat/{id}/stream", s.withAuth(s.handleResume(defaultAgent, s.derivedSession(session.ScopeChat))))
 	handle("POST /agui", s.withAuth(s.handleAGUI(defaultAgent)))
+	handle("GET /agui/{id}/stream", s.withAuth(s.handleResume(defaultAgent, s.derivedSession(session.ScopeAGUI))))
 	handle("POST /agui/agents/{name}", s.withAuth(s.handleAGUI(namedAgent)))
+	handle("GET /agui/agents/{name}/{id}/stream", s.withAuth(s.handleResume(namedAgent, s.derivedSession(session.ScopeAGUI))))
 	handle("GET /agents", s.withAuth(s.handleAgents()))
 	handle("DELETE /sessions/{id}", s.withAuth(s.handleStopSession(defaultAgent)))
 	handle("DELETE /agents/{name}/sessions/{id}", s.withAuth(s.handleStopSession(namedAgent)))
+	handle("GET /sessions/{id}/stream", s.withAuth(s.handleResume(defaultAgent, s.pathSession)))
+	handle("GET /agents/{name}/sessions/{id}/stream", s.withAuth(s.handleResume(namedAgent, s.pathSession)))
+	handle("POST /sessions/{id}/stop", s.withAuth(s.handleStopTurn(defaultAgent)))
+	handle("POST /agents/{name}/sessions/{id}/stop", s.withAuth(s.handleStopTurn(namedAgent)))
 	if s.opts.Login != nil {
 		handle("POST /auth/login", s.handleLogin())
 		handle("POST /auth/logout", s.handleLogout())

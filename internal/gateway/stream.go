@@ -30,6 +30,9 @@ type stream struct {
 	// client that stops reading must not pin the stream, its goroutine
 	// and its concurrency slot. 0 is no bound.
 	writeBy time.Duration
+	// batch, when set, runs at every flush: a durable turn ships what the
+	// client just received to its log.
+	batch func()
 
 	mu     sync.Mutex // serialises the relay's writes and the heartbeats'
 	every  time.Duration
@@ -71,6 +74,9 @@ func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, he
 func (st *stream) flush() {
 	if !st.buffered {
 		_ = st.rc.Flush()
+	}
+	if st.batch != nil {
+		st.batch()
 	}
 }
 

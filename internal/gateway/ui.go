@@ -54,24 +54,6 @@ func (s *Server) handleUIChat(from agentFrom) http.Handler {
 	})
 }
 
-// handleUIResume serves useChat's resume GET. No turn outlives its
-// request yet, so there is never one to resume: 204, as the AI SDK's
-// transport expects when no stream is active.
-func (s *Server) handleUIResume(from agentFrom) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, _, aerr := s.resolveAgent(r, from); aerr != nil {
-			s.writeError(w, r, aerr)
-			return
-		}
-		if err := checkChatID(r.PathValue("id")); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusNoContent)
-	})
-}
-
 // decodeUIChat reads DefaultChatTransport's body, {id, messages, trigger,
 // messageId} plus the fields of useChat's `body` option, into an
 // invocation of the caller's chat session. Its errors are *apiError with a

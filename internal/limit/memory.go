@@ -58,7 +58,7 @@ type Memory struct {
 	counters map[string]counter
 	values   map[string]value
 	logs     map[string]*memLog
-	logBytes int64 // the capacity of every log's buffer
+	logBytes int64         // the capacity of every log's buffer
 	swept    time.Duration // when the last sweep ran
 	nextSlot uint64
 }

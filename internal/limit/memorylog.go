@@ -27,6 +27,14 @@ func (l *memLog) changed() {
 
 var _ Logs = (*Memory)(nil)
 
+// SetMaxLogBytes sets MaxLogBytes while the store is in use: a rebuilt
+// gateway keeps its store and may change the cap.
+func (m *Memory) SetMaxLogBytes(n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.MaxLogBytes = n
+}
+
 // Open implements Logs.
 func (m *Memory) Open(ctx context.Context, key, turn, meta string, ttl time.Duration) error {
 	if err := checkLogWrite(turn, 0, ttl); err != nil {
@@ -72,8 +80,13 @@ func (m *Memory) Append(ctx context.Context, key, turn string, at int64, data []
 		if limit <= 0 {
 			limit = DefaultMaxLogBytes
 		}
-		// Grow by doubling, as append would, but count what is held.
-		next := max(2*cap(l.data), len(l.data)+len(data))
+		// Grow as append would, doubling small logs and adding a quarter
+		// to large ones, but count what is held.
+		next := 2 * cap(l.data)
+		if cap(l.data) >= 256<<10 {
+			next = cap(l.data) + cap(l.data)/4
+		}
+		next = max(next, len(l.data)+len(data))
 		if m.logBytes+int64(next-cap(l.data)) > limit {
 			m.sweepLogs(now)
 			next = len(l.data) + len(data) // no room to spare

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -97,6 +98,7 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 	if cfg.Sessions.ConversationTTL > 0 {
 		conversations = p.store
 	}
+	turns, turnsLocal, stopPoll := turnLogs(cfg.Stream, p.store)
 	metrics, scrape := gatewayMetrics(cfg, tel)
 	return gateway.New(gateway.Options{
 		Metrics:               metrics,
@@ -131,6 +133,12 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 		SSE:                   sse.Options{MaxLineBytes: cfg.Stream.MaxLineBytes, MaxEventBytes: cfg.Stream.MaxEventBytes},
 		Chat:                  cfg.Chat.On(false),
 		Logger:                log,
+		Turns:                 turns,
+		TurnsLocal:            turnsLocal,
+		DetachedTimeout:       cfg.Stream.DetachedTimeout,
+		TurnRetention:         cfg.Stream.Retain,
+		MaxTurnBytes:          cfg.Stream.MaxRetainedBytes,
+		StopPoll:              stopPoll,
 	})
 }
 
@@ -362,4 +370,23 @@ func (p *parts) jwtAuth(ctx context.Context, j config.JWT, log *slog.Logger, pre
 	}
 	p.jwt = ja
 	return ja, nil
+}
+
+// turnStopPoll is how often a durable turn on a shared store asks whether
+// another instance was asked to stop it.
+const turnStopPoll = time.Second
+
+// turnLogs returns where durable turns keep their logs: store, when turns
+// are durable and it keeps logs; with whether it is this instance's
+// memory, and how often a turn asks it for a stop made elsewhere.
+func turnLogs(s config.Stream, store limit.Store) (limit.Logs, bool, time.Duration) {
+	logs, ok := store.(limit.Logs)
+	if !s.IsDurable() || !ok {
+		return nil, false, 0
+	}
+	if m, local := store.(*limit.Memory); local {
+		m.SetMaxLogBytes(s.MaxRetainedTotal)
+		return logs, true, 0
+	}
+	return logs, false, turnStopPoll
 }

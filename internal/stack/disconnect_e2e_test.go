@@ -47,6 +47,8 @@ func (p *parkedModel) Stream(ctx context.Context, _ model.Request, emit func(str
 // the middle of a stream and measures, on the emulator's report of the
 // call, how soon the upstream call ended: the gateway must cancel it at
 // once, not let the agent talk into the void.
+// TestClientDisconnectCancelsTheUpstream holds with durable turns off;
+// durable ones outlive their clients (durable_e2e_test.go).
 func TestClientDisconnectCancelsTheUpstream(t *testing.T) {
 	const (
 		runs     = 5
@@ -54,7 +56,7 @@ func TestClientDisconnectCancelsTheUpstream(t *testing.T) {
 	)
 	pm := &parkedModel{cancelled: make(chan time.Time, 1)}
 	reports := make(chan agentcorelocal.InvocationReport, 1)
-	l := startLocal(t, LocalOptions{Provider: pm, OnInvocation: func(r agentcorelocal.InvocationReport) { reports <- r }})
+	l := startLocalConfig(t, notDurable(), LocalOptions{Provider: pm, OnInvocation: func(r agentcorelocal.InvocationReport) { reports <- r }})
 	addr := strings.TrimPrefix(l.URL, "http://")
 
 	for _, mode := range []string{"original", "transformed"} {

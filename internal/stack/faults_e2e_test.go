@@ -88,7 +88,7 @@ func TestUpstreamErrorsEveryKindEveryMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, orig := do(t, "POST", l.URL+"/", `{"prompt":"hi","response":"original"}`)
-		if !strings.Contains(string(orig), "\ndata: {\"event\": {not json\n\n") {
+		if !strings.Contains(string(withoutIDs(orig)), "\ndata: {\"event\": {not json\n\n") {
 			t.Fatalf("original mode dropped the malformed event: %q", orig)
 		}
 		_, tr := do(t, "POST", l.URL+"/", `{"prompt":"hi","response":"transformed"}`)
