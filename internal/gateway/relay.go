@@ -142,10 +142,14 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	switch {
 	case err == nil:
-	case r.Context().Err() != nil:
+	case r.Context().Err() != nil && st.batch == nil:
 		res.outcome = "client_gone"
 	default:
+		// A durable turn's log gets the terminal error, client or not.
 		res.outcome = s.fail(w, r, st, name, withCause(ctx, err))
+	}
+	if r.Context().Err() != nil {
+		res.outcome = "client_gone"
 	}
 	setOutcome(ctx, res.outcome)
 	return res

@@ -50,14 +50,19 @@ func (s *Server) derivedSession(scope string) sessionOf {
 // of a session, in the format the turn was asked in, from the position the
 // client reached (?after=N, or Last-Event-ID; else the whole answer). 204
 // when no turn is running or kept.
-func (s *Server) handleResume(from agentFrom, of sessionOf) http.Handler {
+//
+// With running, a request that names no position gets a running turn
+// only: useChat asks on every page load whether a stream is active, and
+// takes what it gets as more of the chat's last message, which the page
+// already holds whole when the turn ended.
+func (s *Server) handleResume(from agentFrom, of sessionOf, running bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		agent, _, aerr := s.resolveAgent(r, from)
 		if aerr == nil {
 			var id string
 			if id, aerr = of(r); aerr == nil {
 				state(r.Context()).session = id
-				s.resume(w, r, agent, id)
+				s.resume(w, r, agent, id, running)
 				return
 			}
 		}
@@ -66,23 +71,24 @@ func (s *Server) handleResume(from agentFrom, of sessionOf) http.Handler {
 }
 
 // resumePosition reads where the client wants the answer from.
-func resumePosition(r *http.Request) (int64, *apiError) {
+// It reports whether the request named one.
+func resumePosition(r *http.Request) (int64, bool, *apiError) {
 	v, field := r.URL.Query().Get("after"), "after"
 	if v == "" {
 		v, field = r.Header.Get("Last-Event-ID"), "Last-Event-ID"
 	}
 	if v == "" {
-		return 0, nil
+		return 0, false, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, badRequest(field + ": must be a byte position, a whole number of 0 or more")
+		return 0, false, badRequest(field + ": must be a byte position, a whole number of 0 or more")
 	}
-	return n, nil
+	return n, true, nil
 }
 
-func (s *Server) resume(w http.ResponseWriter, r *http.Request, agent, sessionID string) {
-	pos, aerr := resumePosition(r)
+func (s *Server) resume(w http.ResponseWriter, r *http.Request, agent, sessionID string, running bool) {
+	pos, named, aerr := resumePosition(r)
 	if aerr != nil {
 		s.writeError(w, r, aerr)
 		return
@@ -101,7 +107,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, agent, sessionID
 	case err != nil:
 		setOutcome(r.Context(), "client_gone")
 		return
-	case !rd.Found, rd.Ended && rd.Size == 0, rd.Ended && pos == rd.Size && !rd.Cut:
+	case !rd.Found, rd.Ended && rd.Size == 0, rd.Ended && pos == rd.Size && !rd.Cut, rd.Ended && running && !named:
 		noTurn(w, r)
 		return
 	case rd.Ended && pos > rd.Size:

@@ -162,7 +162,7 @@ func TestSlowClientSlowsTheUpstream(t *testing.T) {
 		mode := tc.mode
 		t.Run("a slow client in "+mode+" mode holds the agent back and the heap flat, "+tc.turns, func(t *testing.T) {
 			fh := newFirehose(total)
-			l := startLocalConfig(t, tc.cfg, LocalOptions{WrapAgent: fh.wrap})
+			l := startWithConfig(t, tc.cfg, LocalOptions{WrapAgent: fh.wrap})
 			conn, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
 			if err != nil {
 				t.Fatal(err)

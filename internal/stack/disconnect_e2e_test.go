@@ -56,7 +56,7 @@ func TestClientDisconnectCancelsTheUpstream(t *testing.T) {
 	)
 	pm := &parkedModel{cancelled: make(chan time.Time, 1)}
 	reports := make(chan agentcorelocal.InvocationReport, 1)
-	l := startLocalConfig(t, notDurable(), LocalOptions{Provider: pm, OnInvocation: func(r agentcorelocal.InvocationReport) { reports <- r }})
+	l := startWithConfig(t, notDurable(), LocalOptions{Provider: pm, OnInvocation: func(r agentcorelocal.InvocationReport) { reports <- r }})
 	addr := strings.TrimPrefix(l.URL, "http://")
 
 	for _, mode := range []string{"original", "transformed"} {

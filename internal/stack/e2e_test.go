@@ -105,15 +105,9 @@ func (t *teeWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 // startLocal runs the whole chain on 127.0.0.1:0 for one test.
 func startLocal(t *testing.T, opts LocalOptions) *Local {
 	t.Helper()
-	return startLocalConfig(t, config.Default(), opts)
-}
-
-// startLocalConfig is startLocal with cfg in place of the defaults.
-func startLocalConfig(t *testing.T, cfg config.Config, opts LocalOptions) *Local {
-	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	opts.Listen = "127.0.0.1:0"
-	l, err := StartLocal(ctx, cfg, opts)
+	l, err := StartLocal(ctx, config.Default(), opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
