@@ -557,9 +557,9 @@ func Default() Config {
 		Timeouts: Timeouts{FirstByte: 2 * time.Minute, Idle: 5 * time.Minute, Total: time.Hour, ShutdownGrace: 30 * time.Second},
 		Stream: Stream{MaxLineBytes: 1 << 20, MaxEventBytes: 8 << 20,
 			DetachedTimeout: 5 * time.Minute, Retain: 10 * time.Minute, MaxRetainedBytes: 4 << 20, MaxRetainedTotal: 64 << 20},
-		Log:      Log{Level: "info", Format: "auto"},
-		Metrics:  Metrics{Enabled: true},
-		Tracing:  Tracing{SampleRatio: 1, ServiceName: "agentgate"},
+		Log:     Log{Level: "info", Format: "auto"},
+		Metrics: Metrics{Enabled: true},
+		Tracing: Tracing{SampleRatio: 1, ServiceName: "agentgate"},
 		Agent: AgentServer{
 			Listen:      "0.0.0.0:8080",
 			Model:       "builtin",
