@@ -188,8 +188,33 @@ function newChat() {
   els.prompt.focus();
 }
 
+// stopAnswer stops the answer streaming now. The gateway keeps a turn
+// running when its connection drops, so that it can be resumed: closing
+// the connection is not enough, the turn is stopped by name.
 function stopAnswer() {
-  if (state.controller) state.controller.abort();
+  const c = state.controller;
+  if (!c) return;
+  c.abort();
+  if (c.agent && c.session) {
+    fetch(sessionPath(c.agent, c.session) + "/stop", {
+      method: "POST", credentials: "same-origin", headers: authHeaders(),
+    }).catch(() => {});
+  }
+}
+
+function sessionPath(agent, session) {
+  return "agents/" + encodeURIComponent(agent) + "/sessions/" + encodeURIComponent(session);
+}
+
+// How often, and how long apart, a dropped answer is asked for again.
+const RESUME_TRIES = 8;
+function resumeDelay(tries) { return Math.min(250 * 2 ** (tries - 1), 4000); }
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(t); reject(new DOMException("stopped", "AbortError")); }, { once: true });
+  });
 }
 
 function addMessage(role) {
@@ -240,14 +265,41 @@ async function send(prompt) {
   scrollDown();
 
   const controller = new AbortController();
+  controller.agent = agent;
   state.controller = controller;
   busy(true);
   const started = performance.now();
-  let firstMs = null, text = "", usage = null, ended = false;
+  let firstMs = null, text = "", usage = null, ended = false, failed = false;
   const payload = { prompt, response: "ndjson" };
   if (state.session) payload.runtimeSessionId = state.session;
+  // Each line as it arrives; a dropped connection resumes at the byte
+  // after the last one read, so the parser carries on as if it never
+  // dropped.
+  const decoder = new TextDecoder();
+  let buf = "", received = 0, reconnecting = false;
+  const onLine = (line) => {
+    let ev;
+    try { ev = JSON.parse(line); } catch (_) { return; }
+    switch (ev.type) {
+      case "text":
+        if (firstMs === null) firstMs = performance.now() - started;
+        text += ev.text;
+        renderMarkdown(body, text);
+        scrollDown();
+        break;
+      case "usage": usage = ev.usage; break;
+      case "session": if (ev.id) state.session = ev.id; ended = true; break;
+      case "error": {
+        const e = ev.error || {};
+        msg.dataset.state = "error";
+        setMeta(msg, (e.message || "the answer failed") + (e.code ? " (" + e.code + (e.requestId ? ", request " + e.requestId : "") + ")" : ""), true);
+        ended = failed = true;
+        break;
+      }
+    }
+  };
   try {
-    const resp = await fetch("agents/" + encodeURIComponent(agent) + "/invocations", {
+    let resp = await fetch("agents/" + encodeURIComponent(agent) + "/invocations", {
       method: "POST", credentials: "same-origin", signal: controller.signal,
       headers: Object.assign({ "Content-Type": "application/json", "Accept": "application/x-ndjson" }, authHeaders()),
       body: JSON.stringify(payload),
@@ -260,41 +312,47 @@ async function send(prompt) {
       return;
     }
     const sid = resp.headers.get("X-Agentgate-Session-Id");
-    if (sid) state.session = sid;
-    const reader = resp.body.getReader();
-    const decoder = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!line) continue;
-        let ev;
-        try { ev = JSON.parse(line); } catch (_) { continue; }
-        switch (ev.type) {
-          case "text":
-            if (firstMs === null) firstMs = performance.now() - started;
-            text += ev.text;
-            renderMarkdown(body, text);
-            scrollDown();
-            break;
-          case "usage": usage = ev.usage; break;
-          case "session": if (ev.id) state.session = ev.id; break;
-          case "error": {
-            const e = ev.error || {};
-            msg.dataset.state = "error";
-            setMeta(msg, (e.message || "the answer failed") + (e.code ? " (" + e.code + (e.requestId ? ", request " + e.requestId : "") + ")" : ""), true);
-            ended = true;
-            break;
+    if (sid) state.session = controller.session = sid;
+    for (let tries = 0; ;) {
+      try {
+        const reader = resp.body.getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          received += value.byteLength;
+          tries = 0;
+          buf += decoder.decode(value, { stream: true });
+          let nl;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line) onLine(line);
           }
         }
+        if (ended) break;
+        throw new Error("the answer ended early");
+      } catch (e) {
+        if (e.name === "AbortError" || !controller.session || ++tries > RESUME_TRIES) throw e;
       }
+      // The connection dropped mid-answer: ask for the rest.
+      msg.dataset.state = "reconnecting";
+      reconnecting = true;
+      setStatus("Reconnecting…");
+      await sleep(resumeDelay(tries), controller.signal);
+      try {
+        resp = await fetch(sessionPath(agent, controller.session) + "/stream?after=" + received, {
+          credentials: "same-origin", signal: controller.signal, headers: authHeaders(),
+        });
+      } catch (e) {
+        if (e.name === "AbortError") throw e;
+        resp = null;
+      }
+      if (resp && resp.status === 204) throw new Error("the rest of the answer is no longer kept");
+      if (resp && !resp.ok && resp.status < 500) throw new Error(describe(await apiError(resp)));
+      if (!resp || !resp.ok) { resp = { body: { getReader() { throw new Error("the gateway cannot be reached"); } } }; }
+      else { msg.dataset.state = "streaming"; setStatus(""); }
     }
-    if (!ended) {
+    if (!failed) {
       msg.dataset.state = "done";
       setMeta(msg, summary(usage, firstMs, performance.now() - started));
     }
@@ -307,6 +365,7 @@ async function send(prompt) {
       setMeta(msg, "The connection failed: " + e.message, true);
     }
   } finally {
+    if (reconnecting) setStatus("");
     if (state.controller === controller) state.controller = null;
     busy(false);
     scrollDown();
