@@ -98,6 +98,7 @@ type client struct {
 	base    *url.URL
 	header  http.Header
 	agent   string
+	mu      sync.Mutex // guards session, which a stop reads
 	session string
 	lines   *bufio.Reader
 	// interrupt is nil (never ready) until signed in.
@@ -242,6 +243,9 @@ func (c *client) turn(ctx context.Context, prompt string) error {
 	close(done)
 	<-watched
 	if ans.stopped {
+		// The gateway keeps a turn running when its client goes, so
+		// that it can resume: the turn is stopped by name.
+		c.stopTurn()
 		return nil
 	}
 	if ferr := ans.out.Flush(); err == nil {
@@ -345,8 +349,8 @@ func round(d time.Duration) time.Duration {
 func (c *client) invoke(ctx context.Context, prompt string, start time.Time, ans *answer) (result, error) {
 	var res result
 	body := map[string]string{"prompt": prompt, "response": "ndjson"}
-	if c.session != "" {
-		body["runtimeSessionId"] = c.session
+	if id := c.sessionID(); id != "" {
+		body["runtimeSessionId"] = id
 	}
 	b, _ := json.Marshal(body)
 	resp, err := c.do(ctx, http.MethodPost, "/agents/"+url.PathEscape(c.agent)+"/invocations", b)
@@ -358,9 +362,12 @@ func (c *client) invoke(ctx context.Context, prompt string, start time.Time, ans
 		return res, readError(resp)
 	}
 	if id := resp.Header.Get(SessionHeader); id != "" {
-		c.session = id
+		c.setSession(id)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	var ended bool
+	rb := &resumingBody{c: c, ctx: ctx, body: resp.Body, ended: func() bool { return ended }, notice: ans.note}
+	defer func() { rb.body.Close() }()
+	sc := bufio.NewScanner(rb)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
@@ -389,8 +396,9 @@ func (c *client) invoke(ctx context.Context, prompt string, start time.Time, ans
 			res.usage = ev.Usage
 		case "session":
 			if ev.ID != "" {
-				c.session = ev.ID
+				c.setSession(ev.ID)
 			}
+			ended = true
 		case "error":
 			if ev.Error == nil {
 				ev.Error = &APIError{Message: "the answer failed"}
@@ -444,4 +452,91 @@ func readError(resp *http.Response) *APIError {
 		e.RequestID = resp.Header.Get("X-Request-Id")
 	}
 	return &e
+}
+
+func (c *client) setSession(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.session = id
+}
+
+func (c *client) sessionID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+// stopTurn asks the gateway to stop the session's running turn.
+func (c *client) stopTurn() {
+	id := c.sessionID()
+	if id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if resp, err := c.do(ctx, http.MethodPost, c.sessionPath(id)+"/stop", nil); err == nil {
+		resp.Body.Close()
+	}
+}
+
+func (c *client) sessionPath(id string) string {
+	return "/agents/" + url.PathEscape(c.agent) + "/sessions/" + url.PathEscape(id)
+}
+
+// resumeTries bounds how many times in a row a dropped answer is asked
+// for again, resumeDelay how long apart.
+const resumeTries = 8
+
+func resumeDelay(try int) time.Duration {
+	return min(250*time.Millisecond<<(try-1), 4*time.Second)
+}
+
+// resumingBody reads an answer's body and, when the connection drops
+// before the answer's end, asks the gateway for the rest from the byte it
+// reached, which continues the body exactly.
+type resumingBody struct {
+	c      *client
+	ctx    context.Context
+	body   io.ReadCloser
+	read   int64
+	ended  func() bool // the answer's last line was read
+	notice func(string)
+}
+
+func (b *resumingBody) Read(p []byte) (int, error) {
+	for try := 0; ; {
+		n, err := b.body.Read(p)
+		b.read += int64(n)
+		if n > 0 || err == nil {
+			return n, nil
+		}
+		id := b.c.sessionID()
+		if b.ended() || b.ctx.Err() != nil || id == "" || try == resumeTries {
+			return 0, err
+		}
+		try++
+		b.notice("\n[reconnecting…]\n")
+		select {
+		case <-time.After(resumeDelay(try)):
+		case <-b.ctx.Done():
+			return 0, b.ctx.Err()
+		}
+		resp, rerr := b.c.do(b.ctx, http.MethodGet, b.c.sessionPath(id)+"/stream?after="+strconv.FormatInt(b.read, 10), nil)
+		switch {
+		case rerr != nil:
+			continue // the next try reads this error again
+		case resp.StatusCode == http.StatusNoContent:
+			resp.Body.Close()
+			return 0, errors.New("the rest of the answer is no longer kept")
+		case resp.StatusCode >= 500:
+			resp.Body.Close()
+			continue
+		case resp.StatusCode/100 != 2:
+			e := readError(resp)
+			resp.Body.Close()
+			return 0, e
+		}
+		b.body.Close()
+		b.body = resp.Body
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/agentgate/agentgate/internal/chatcli"
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/stack"
+	"github.com/agentgate/agentgate/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -399,5 +400,39 @@ func TestAnswersAreWrappedAtTheTerminalsWidth(t *testing.T) {
 	}
 	if joined := strings.Join(strings.Fields(got), " "); joined != text {
 		t.Fatalf("the wrapped answer reads\n%s\nwant the words of\n%s", got, text)
+	}
+}
+
+// TestADroppedAnswerResumes cuts the connection in the middle of an
+// answer: the chat says it is reconnecting, asks for the rest and prints
+// the whole answer, each word once.
+func TestADroppedAnswerResumes(t *testing.T) {
+	cfg := config.Default()
+	cfg.Agent.Builtin.Delay = 10 * time.Millisecond
+	l := startStack(t, cfg, stack.LocalOptions{})
+	proxy := testenv.StartCuttingProxy(t, strings.TrimPrefix(l.URL, "http://"), "POST /agents/", 700)
+	c := startChat(t, chatcli.Options{URL: proxy.URL(), Width: func() int { return 1000 }})
+	waitFor(t, c.stdout, `(?m)^> $`, 1)
+	proxy.Armed.Store(true)
+	c.write(t, "Tell me a story\n")
+	waitFor(t, c.stdout, answered, 1)
+	if proxy.Cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d answers, want 1", proxy.Cuts.Load())
+	}
+	out := c.stdout.String()
+	if !strings.Contains(out, "[reconnecting…]") {
+		t.Fatalf("the chat did not say it was reconnecting:\n%s", out)
+	}
+	answer := strings.ReplaceAll(out[strings.Index(out, "This is agentgate's"):strings.LastIndex(out, "\n[")], "\n[reconnecting…]\n", "")
+	for _, want := range []string{"This is agentgate's offline demo model", "how it began."} {
+		if strings.Count(answer, want) != 1 {
+			t.Fatalf("the answer holds %q %d times, want once:\n%s", want, strings.Count(answer, want), out)
+		}
+	}
+	if strings.Contains(c.stderr.String(), "error") {
+		t.Fatalf("the chat reported an error: %s", c.stderr.String())
+	}
+	if err := c.end(t); err != nil {
+		t.Fatalf("chat ended with %v", err)
 	}
 }

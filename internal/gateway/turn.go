@@ -76,7 +76,6 @@ type turn struct {
 	mu        sync.Mutex
 	timer     *time.Timer // the detached timeout, once the client left
 	poll      *time.Timer // asks the store whether another instance stopped it
-	stopWatch func() bool
 }
 
 // startTurn opens a durable turn for req, or returns nil when turns are

@@ -15,14 +15,24 @@ type memLog struct {
 	data                []byte
 	ended, cut, stopped bool
 	expires             time.Duration
-	// wake is closed, and replaced, when the log changes, to wake readers
-	// waiting for more.
+	// wake, made by the first reader that waits, is closed when the log
+	// changes, to wake the readers waiting for more.
 	wake chan struct{}
 }
 
 func (l *memLog) changed() {
-	close(l.wake)
-	l.wake = make(chan struct{})
+	if l.wake != nil {
+		close(l.wake)
+		l.wake = nil
+	}
+}
+
+// waiter returns the channel a reader waits on for the next change.
+func (l *memLog) waiter() chan struct{} {
+	if l.wake == nil {
+		l.wake = make(chan struct{})
+	}
+	return l.wake
 }
 
 var _ Logs = (*Memory)(nil)
@@ -55,7 +65,7 @@ func (m *Memory) Open(ctx context.Context, key, turn, meta string, ttl time.Dura
 		m.logBytes -= int64(cap(old.data))
 		old.changed()
 	}
-	m.logs[key] = &memLog{turn: turn, meta: meta, expires: now + ttl, wake: make(chan struct{})}
+	m.logs[key] = &memLog{turn: turn, meta: meta, expires: now + ttl}
 	return nil
 }
 
@@ -190,7 +200,7 @@ func (m *Memory) Read(ctx context.Context, key string, from int64, wait time.Dur
 			m.mu.Unlock()
 			return r, nil
 		}
-		wake := l.wake
+		wake := l.waiter()
 		m.mu.Unlock()
 		if timeout == nil {
 			t := time.NewTimer(wait)

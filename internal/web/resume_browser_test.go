@@ -1,14 +1,11 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,90 +14,8 @@ import (
 
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/stack"
+	"github.com/agentgate/agentgate/internal/testenv"
 )
-
-// cuttingProxy relays TCP connections to a server and, once armed, cuts
-// the connection of the next invocation after cutAfter bytes of its
-// response: a network drop in the middle of an answer.
-type cuttingProxy struct {
-	ln       net.Listener
-	target   string
-	cutAfter int
-	armed    atomic.Bool
-	cuts     atomic.Int64
-	wg       sync.WaitGroup
-}
-
-func startCuttingProxy(t *testing.T, target string, cutAfter int) *cuttingProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cuttingProxy{ln: ln, target: target, cutAfter: cutAfter}
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.wg.Go(func() { p.relay(c) })
-		}
-	})
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	return p
-}
-
-func (p *cuttingProxy) URL() string { return "http://" + p.ln.Addr().String() }
-
-func (p *cuttingProxy) relay(client net.Conn) {
-	defer client.Close()
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer server.Close()
-	var cut atomic.Bool // this connection carries the invocation to cut
-	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := client.Read(buf)
-			if n > 0 {
-				if bytes.Contains(buf[:n], []byte("POST /agents/")) && p.armed.CompareAndSwap(true, false) {
-					cut.Store(true)
-				}
-				if _, werr := server.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				server.Close()
-				return
-			}
-		}
-	}()
-	buf := make([]byte, 32<<10)
-	sent := 0 // of the response to cut
-	for {
-		n, err := server.Read(buf)
-		if n > 0 {
-			if cut.Load() {
-				if sent+n >= p.cutAfter {
-					client.Write(buf[:p.cutAfter-sent])
-					p.cuts.Add(1)
-					return // closes both sides mid-answer
-				}
-				sent += n
-			}
-			if _, werr := client.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 // TestChatPageResumesADroppedAnswer puts a proxy between Chromium and the
 // gateway that cuts the connection in the middle of an answer: the page
@@ -123,7 +38,7 @@ func TestChatPageResumesADroppedAnswer(t *testing.T) {
 		}
 	})
 	// The cut falls a few lines into the answer's body.
-	proxy := startCuttingProxy(t, strings.TrimPrefix(l.URL, "http://"), 700)
+	proxy := testenv.StartCuttingProxy(t, strings.TrimPrefix(l.URL, "http://"), "POST /agents/", 700)
 	ctx := startBrowser(t, chromium)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -133,7 +48,7 @@ func TestChatPageResumesADroppedAnswer(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	proxy.armed.Store(true)
+	proxy.Armed.Store(true)
 	var sawReconnecting atomic.Bool
 	watchCtx, stopWatch := context.WithCancel(sctx)
 	defer stopWatch()
@@ -154,8 +69,8 @@ func TestChatPageResumesADroppedAnswer(t *testing.T) {
 		t.Fatalf("%v; the answer reads %+v", err, a)
 	}
 	stopWatch()
-	if proxy.cuts.Load() != 1 {
-		t.Fatalf("the proxy cut %d answers, want 1", proxy.cuts.Load())
+	if proxy.Cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d answers, want 1", proxy.Cuts.Load())
 	}
 	a, err := chromedp.Run(ctx, chromedp.Evaluate[answer](latestAnswer))
 	if err != nil {
