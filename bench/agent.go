@@ -126,6 +126,11 @@ func (c clock) now() int64 { return int64(time.Since(c.base)) }
 // agent is the synthetic agent: an AgentCore-contract server (POST
 // /invocations streaming Server-Sent Events, GET /ping) with no model. It
 // streams what the prompt's streamSpec asks for.
+//
+// It answers on AgentCore's data-plane path too, POST
+// /runtimes/{arn}/invocations, as InvokeAgentRuntime calls it, without
+// checking the signature: so the gateway can call it straight, and the peer
+// phase puts every relay one hop from it.
 type agent struct{ clock clock }
 
 func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +139,7 @@ func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"Healthy"}`))
 		return
-	case r.URL.Path != "/invocations" || r.Method != http.MethodPost:
+	case r.Method != http.MethodPost || !isInvocation(r.URL.Path):
 		http.NotFound(w, r)
 		return
 	}
@@ -165,6 +170,17 @@ func (a *agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.paced(ctx, w, rc, spec)
 	}
+}
+
+// isInvocation reports whether path is the container's /invocations or
+// the data plane's /runtimes/{arn}/invocations (the ARN, unescaped, holds
+// a slash).
+func isInvocation(path string) bool {
+	if path == "/invocations" {
+		return true
+	}
+	arn, ok := strings.CutPrefix(path, "/runtimes/")
+	return ok && strings.HasSuffix(arn, "/invocations") && len(arn) > len("/invocations")
 }
 
 // paced sends spec.Events events spec.Pace apart, each stamped just before

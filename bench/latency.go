@@ -63,6 +63,11 @@ type latencyResult struct {
 	// Sched is how the harness's goroutines, the gateway's among them,
 	// waited for a CPU, and what the collector cost, over the window.
 	Sched schedStats `json:"sched"`
+	// Delivered counts every event the clients read in the window, a
+	// stream's first included; RelayCPU is the CPU time (seconds) the
+	// relay's own process took over the window, when it runs as one.
+	Delivered int     `json:"eventsDelivered"`
+	RelayCPU  float64 `json:"relayCPUSeconds,omitempty"`
 
 	ttfbSamples, eventSamples []int64
 }
@@ -75,8 +80,9 @@ type latencyResult struct {
 // few: the window is extended (by up to a stream's length and 1 s) until
 // it holds o.minTTFB first bytes. Streams that started in the window get
 // up to drain after it for their first byte, so that slow starts are
-// reported rather than dropped.
-func runLatency(ctx context.Context, clk clock, p path, n int, o latencyOptions) latencyResult {
+// reported rather than dropped. relayCPU, when not nil, reads the CPU time
+// of the relay's process at the window's edges.
+func runLatency(ctx context.Context, clk clock, p path, n int, o latencyOptions, relayCPU func() (float64, error)) latencyResult {
 	const drain = 2 * time.Second
 	spec, hold := o.spec(n)
 	winStart := clk.now() + int64(hold+250*time.Millisecond)
@@ -95,19 +101,19 @@ func runLatency(ctx context.Context, clk clock, p path, n int, o latencyOptions)
 		wg.Go(func() { w.run(ctx, stagger) })
 	}
 	sleepUntil(ctx, clk, winStart)
-	cpu0, sched0 := selfCPU(), readSched()
+	cpu0, sched0, relay0 := selfCPU(), readSched(), readCPU(relayCPU)
 	sleepUntil(ctx, clk, winStart+int64(o.window))
 	for shared.firstBytes.Load() < int64(o.minTTFB) && clk.now() < maxEnd && ctx.Err() == nil {
 		sleepUntil(ctx, clk, clk.now()+int64(50*time.Millisecond))
 	}
 	end := min(clk.now(), maxEnd)
 	shared.end.Store(end)
-	cpu1, sched1 := selfCPU(), readSched()
+	cpu1, sched1, relay1 := selfCPU(), readSched(), readCPU(relayCPU)
 	wg.Wait()
 
 	seconds := time.Duration(end - winStart).Seconds()
 	r := latencyResult{Streams: n, Path: p.name(), Spec: spec, Rate: o.rate, Window: seconds, Rounds: 1, HarnessCores: (cpu1 - cpu0) / seconds,
-		Sched: sched1.since(sched0)}
+		Sched: sched1.since(sched0), RelayCPU: relay1 - relay0}
 	var ttfb, events []int64
 	for i := range workers {
 		w := &workers[i]
@@ -115,6 +121,7 @@ func runLatency(ctx context.Context, clk clock, p path, n int, o latencyOptions)
 		events = append(events, w.events...)
 		r.Requests += w.requests
 		r.Errors += w.errors
+		r.Delivered += w.delivered
 		if r.FirstError == "" && w.firstErr != nil {
 			r.FirstError = w.firstErr.Error()
 		}
@@ -136,6 +143,8 @@ func mergeRounds(rounds []latencyResult) latencyResult {
 		events = append(events, x.eventSamples...)
 		r.Requests += x.Requests
 		r.Errors += x.Errors
+		r.Delivered += x.Delivered
+		r.RelayCPU += x.RelayCPU
 		if r.FirstError == "" {
 			r.FirstError = x.FirstError
 		}
@@ -180,6 +189,7 @@ type latencyWorker struct {
 	session          string
 	ttfb, events     []int64
 	requests, errors int
+	delivered        int
 	firstErr         error
 }
 
@@ -223,6 +233,9 @@ func (w *latencyWorker) stream(ctx context.Context, buf []byte) error {
 			first = false
 			sc.scan(buf[:n], func(ts int64) {
 				seen++
+				if t >= w.win.start && t <= end {
+					w.delivered++
+				}
 				if seen > 1 && ts >= w.win.start && t <= end {
 					w.events = append(w.events, t-ts)
 				}

@@ -2,6 +2,10 @@
 // to an agent: time to first byte, per-event latency, throughput and CPU
 // per event, memory per open stream, and start-up time.
 //
+// A peer phase first sets the gateway beside nginx (when installed) and
+// Go's httputil.ReverseProxy, each a process one hop in front of the same
+// synthetic agent, and reports its figures as ratios to theirs.
+//
 // It starts on loopback a synthetic agent (no model: events of a set size
 // at a set pace), the local AgentCore emulator in front of it, verifying
 // SigV4, and the gateway, built by stack.NewGateway as `agentgate serve`
@@ -11,7 +15,7 @@
 // adds is a difference and a ratio of two numbers measured side by side.
 //
 //	go run ./bench          # the full run, under 5 minutes
-//	go run ./bench -quick   # a smoke run of about 30 seconds
+//	go run ./bench -quick   # a smoke run, under a minute
 //
 // It prints Markdown tables and writes bench/results/latest.json.
 // docs/performance.md explains each measurement.
@@ -74,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.quick, "quick", false, "a smoke run of about 40 s: fewer levels, shorter windows")
-	phases := fs.String("phases", "startup,latency,throughput,memory", "`phases` to run")
+	phases := fs.String("phases", "startup,peers,latency,throughput,memory", "`phases` to run")
 	modes := fs.String("modes", "original,transformed,openai", "gateway `modes` to measure")
 	streams := fs.String("streams", "1,100,1000", "concurrent `streams` of the latency phases")
 	fs.Float64Var(&o.latency.rate, "rate", 400, "streams started per second (`n`) in the latency phases, at every concurrency")
@@ -208,18 +212,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	// The binary serves the start-up phase, and the throughput phase when
 	// the gateway runs as a child; build it before measuring anything.
-	var bin string
-	if o.has("startup") || (o.has("throughput") && o.gateway == "child") {
-		dir, err := os.MkdirTemp("", "agentgate-bench-")
-		if err != nil {
+	var bin, revBin, dir string
+	if o.has("startup") || o.has("peers") || (o.has("throughput") && o.gateway == "child") {
+		if dir, err = os.MkdirTemp("", "agentgate-bench-"); err != nil {
 			return err
 		}
+		_ = os.Chmod(dir, 0o755) // nginx's workers, as nobody, reach into it
 		defer os.RemoveAll(dir)
 		logf("building cmd/agentgate")
 		if bin, err = buildGateway(ctx, root, dir); err != nil {
-			r.Notes = append(r.Notes, "could not build the binary, so no start-up figures and the throughput phase ran the gateway in process: "+err.Error())
+			r.Notes = append(r.Notes, "could not build the binary, so no start-up or peer figures and the throughput phase ran the gateway in process: "+err.Error())
 			logf("%v", err)
 			o.gateway = "inproc"
+		}
+		if o.has("peers") && bin != "" {
+			if revBin, err = buildRevProxy(ctx, root, dir); err != nil {
+				r.Notes = append(r.Notes, "no peer figures: "+err.Error())
+				logf("%v", err)
+			}
 		}
 	}
 
@@ -257,6 +267,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		} else {
 			r.Startup = &st
 		}
+	}
+	if o.has("peers") && revBin != "" {
+		phase("peers")
+		var notes []string
+		r.Peers, notes = runPeers(ctx, clk, bin, revBin, dir, c.agentURL, c.keys, o, logf)
+		r.Notes = append(r.Notes, notes...)
 	}
 	if o.has("latency") {
 		phase("latency")
@@ -319,7 +335,7 @@ func runLatencyPhase(ctx context.Context, c *chain, clk clock, o *options, logf 
 				if ctx.Err() != nil {
 					return out
 				}
-				rounds[i] = append(rounds[i], runLatency(ctx, clk, p, n, per))
+				rounds[i] = append(rounds[i], runLatency(ctx, clk, p, n, per, nil))
 				time.Sleep(300 * time.Millisecond) // let the cancelled streams unwind
 			}
 		}
@@ -348,7 +364,7 @@ func runRateSweep(ctx context.Context, c *chain, clk clock, o *options, logf fun
 			if ctx.Err() != nil {
 				return out
 			}
-			l := runLatency(ctx, clk, p, 100, per)
+			l := runLatency(ctx, clk, p, 100, per, nil)
 			logf("rate sweep: %4d/s %-11s ttfb p50 %.3f p99 %.3f ms", rate, l.Path, l.TTFB.P50, l.TTFB.P99)
 			out = append(out, l)
 			time.Sleep(300 * time.Millisecond)

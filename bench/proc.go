@@ -56,7 +56,11 @@ func procCPU(pid int) (float64, error) {
 
 // procRSS returns the resident set size of pid ("self" for this process)
 // in bytes, from /proc/PID/status.
-func procRSS(pid string) (int64, error) {
+func procRSS(pid string) (int64, error) { return procStatus(pid, "VmRSS:") }
+
+// procStatus returns the size on the line of /proc/PID/status that starts
+// with field (such as "VmHWM:"), in bytes.
+func procStatus(pid, field string) (int64, error) {
 	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, err
@@ -64,12 +68,12 @@ func procRSS(pid string) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("/proc/%s/status: no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%s/status: no %s", pid, field)
 }
 
 // openFiles counts this process's open file descriptors.

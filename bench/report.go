@@ -22,6 +22,7 @@ type results struct {
 	Seconds    float64            `json:"seconds"`
 	Machine    machine            `json:"machine"`
 	Options    map[string]string  `json:"options"`
+	Peers      []peerResult       `json:"peers,omitempty"`
 	Latency    []latencyResult    `json:"latency,omitempty"`
 	RateSweep  []latencyResult    `json:"rateSweep,omitempty"`
 	Throughput []throughputResult `json:"throughput,omitempty"`
@@ -156,9 +157,22 @@ func checkTargets(r *results, modes []string) []target {
 		}
 		memSeen = true
 		mem = append(mem, fmt.Sprintf("%s %.1f KiB RSS (%d streams)", m.Mode, m.RSSKiB, m.Streams))
-		memMet = memMet && m.RSSKiB <= 64
+		memMet = memMet && m.RSSKiB <= 48
 	}
-	add("≤ 64 KiB per open stream at 10,000 streams", !memSeen, memMet, strings.Join(mem, ", "))
+	add("≤ 48 KiB per open stream at 10,000 streams", !memSeen, memMet, strings.Join(mem, ", "))
+
+	if gw, ok := peerFor(r.Peers, relayAgentgate); ok {
+		nginx, hasNginx := peerFor(r.Peers, relayNginx)
+		goproxy, hasGo := peerFor(r.Peers, relayHTTPUtil)
+		add("peers: TTFB p50 at 1 stream ≤ nginx's + 0.3 ms", !hasNginx, gw.TTFB.P50-nginx.TTFB.P50 <= 0.3,
+			fmt.Sprintf("%+.3f ms over nginx (%.3f vs %.3f ms)", gw.TTFB.P50-nginx.TTFB.P50, gw.TTFB.P50, nginx.TTFB.P50))
+		add("peers: CPU per event, 100 paced streams ≤ Go httputil's", !hasGo, gw.PacedCPU <= goproxy.PacedCPU,
+			fmt.Sprintf("%.1f vs %.1f µs (× %.2f)", gw.PacedCPU, goproxy.PacedCPU, ratio(gw.PacedCPU, goproxy.PacedCPU)))
+		add("peers: CPU per event, unpaced, 8 streams ≤ nginx's", !hasNginx, gw.UnpacedCPU <= nginx.UnpacedCPU,
+			fmt.Sprintf("%.2f vs %.2f µs (× %.2f)", gw.UnpacedCPU, nginx.UnpacedCPU, ratio(gw.UnpacedCPU, nginx.UnpacedCPU)))
+		add("peers: peak RSS at 100 streams ≤ 25 MiB", false, gw.PeakRSSMiB <= 25,
+			fmt.Sprintf("%.1f MiB (nginx %s, httputil %s)", gw.PeakRSSMiB, cellMiB(hasNginx, nginx.PeakRSSMiB), cellMiB(hasGo, goproxy.PeakRSSMiB)))
+	}
 
 	if st := r.Startup; st != nil && st.Runs > 0 {
 		s := fmt.Sprintf("serve: %.1f ms to /healthz (p50)", st.Healthy.P50)
@@ -181,6 +195,12 @@ func markdown(r *results) string {
 	fmt.Fprintf(&b, "Machine: %d × %s, %.0f GiB, Linux %s, %s. Load average %.2f at the start, %.2f at the end.\n\n",
 		m.CPUs, m.CPUModel, m.MemGiB, m.Kernel, m.GoVersion, m.LoadStart, m.LoadEnd)
 	fmt.Fprintf(&b, "Command: `%s` (%.0f s), at commit %s.\n", r.Command, r.Seconds, r.Commit)
+
+	if len(r.Peers) > 0 {
+		fmt.Fprintf(&b, "\n### Peers: one relay in front of the same agent (%d interleaved rounds; load average %.2f as the phase started)\n\n",
+			r.peerRounds(), m.PhaseLoad["peers"])
+		b.WriteString(peerTable(r.Peers))
+	}
 
 	if len(r.Latency) > 0 {
 		fmt.Fprintf(&b, "\n### Time to first byte (ms; load average %.2f as the phase started)\n\n", m.PhaseLoad["latency"])
@@ -334,6 +354,62 @@ func markdown(r *results) string {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}
 	}
+	return b.String()
+}
+
+func cellMiB(ok bool, v float64) string {
+	if !ok {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.1f MiB", v)
+}
+
+// peerRounds is how many rounds the peer phase ran.
+func (r *results) peerRounds() int {
+	if len(r.Peers) == 0 {
+		return 0
+	}
+	return len(r.Peers[0].RoundsPaced)
+}
+
+// peerTable renders the peer phase: each relay's figures, then the
+// gateway's as ratios to each peer's.
+func peerTable(ps []peerResult) string {
+	var b strings.Builder
+	nginx, hasNginx := peerFor(ps, relayNginx)
+	goproxy, hasGo := peerFor(ps, relayHTTPUtil)
+	gw, hasGW := peerFor(ps, relayAgentgate)
+	cell := func(ok bool, format string, v float64) string {
+		if !ok {
+			return "—"
+		}
+		return fmt.Sprintf(format, v)
+	}
+	x := func(ok bool, a, b float64) string {
+		if !ok || !hasGW || b == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	b.WriteString("| | nginx | Go httputil | agentgate `original` | agentgate × nginx | agentgate × httputil | goal |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
+	row := func(name, format string, get func(peerResult) float64, goal string) {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", name,
+			cell(hasNginx, format, get(nginx)), cell(hasGo, format, get(goproxy)), cell(hasGW, format, get(gw)),
+			x(hasNginx, get(gw), get(nginx)), x(hasGo, get(gw), get(goproxy)), goal)
+	}
+	row("time to first byte p50, 1 stream (ms)", "%.3f", func(p peerResult) float64 { return p.TTFB.P50 }, "≤ nginx + 0.3 ms")
+	if hasNginx {
+		fmt.Fprintf(&b, "| time to first byte p50, added over nginx (ms) | — | %s | %s | | | ≤ +0.3 ms |\n",
+			cell(hasGo, "%+.3f", goproxy.TTFB.P50-nginx.TTFB.P50), cell(hasGW, "%+.3f", gw.TTFB.P50-nginx.TTFB.P50))
+	}
+	row("time to first byte p99, 1 stream (ms)", "%.3f", func(p peerResult) float64 { return p.TTFB.P99 }, "")
+	row("CPU-µs per event, 100 paced streams (50 events/s each)", "%.1f", func(p peerResult) float64 { return p.PacedCPU }, "≤ Go httputil's")
+	row("CPU-µs per event, unpaced, 8 streams of 64 B events", "%.2f", func(p peerResult) float64 { return p.UnpacedCPU }, "≤ nginx's")
+	row("events/s, unpaced, 8 streams of 64 B events", "%.0f", func(p peerResult) float64 { return p.UnpacedRate }, "")
+	row("peak RSS, 100 paced streams (MiB)", "%.1f", func(p peerResult) float64 { return p.PeakRSSMiB }, "≤ 25 MiB")
+	fmt.Fprintf(&b, "| errors | %s | %s | %s | | | 0 |\n",
+		cell(hasNginx, "%.0f", float64(nginx.Errors)), cell(hasGo, "%.0f", float64(goproxy.Errors)), cell(hasGW, "%.0f", float64(gw.Errors)))
 	return b.String()
 }
 

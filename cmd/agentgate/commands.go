@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +18,23 @@ import (
 	"github.com/agentgate/agentgate/internal/lambda"
 	"github.com/agentgate/agentgate/internal/stack"
 )
+
+// lambdaMemoryLimit is the Go runtime's soft memory limit in a Lambda
+// function of AWS_LAMBDA_FUNCTION_MEMORY_SIZE MiB: 90% of it. Lambda ends a
+// function that reaches its memory size; with the limit, the collector
+// works harder as the heap nears it instead of letting the heap double
+// past it, and the rest is left to the runtime's own overheads. GOMEMLIMIT,
+// when set, wins.
+func lambdaMemoryLimit(getenv func(string) string) (int64, bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	mib, err := strconv.ParseInt(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 10, 64)
+	if err != nil || mib <= 0 {
+		return 0, false
+	}
+	return mib << 20 / 10 * 9, true
+}
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -32,6 +51,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// reads the metric lines beside it: both JSON, on stdout.
 		lambda.Configure(&cfg)
 		logTo, topts.EMF = stdout, stdout
+		if limit, ok := lambdaMemoryLimit(getenv); ok {
+			debug.SetMemoryLimit(limit)
+		}
 	}
 	log := stack.NewLogger(cfg.Log, logTo)
 	tel, err := stack.NewTelemetry(ctx, cfg, topts)
