@@ -22,7 +22,16 @@ const MaxStream = 15*time.Minute - 10*time.Second
 // Without the origin lock nothing vouches for the header, and it is not
 // read. The lock is on when its header is named: its secret may come later,
 // from Secrets Manager, and the gateway refuses a header without one.
+//
+// Durable turns are off unless the limits store is shared (dynamodb, or
+// redis) or stream.durable says otherwise: a turn whose viewer left keeps
+// its instance busy, billed, for up to stream.detachedTimeout, which is
+// worth it only when the viewer can resume on another instance.
 func Configure(cfg *config.Config) {
+	if cfg.Stream.Durable == nil && cfg.Limits.Store != "dynamodb" && cfg.Limits.Store != "redis" {
+		off := false
+		cfg.Stream.Durable = &off
+	}
 	cfg.Log.Format = "json"
 	if cfg.OriginLock.Header != "" && len(cfg.Network.CloudFrontProxies) == 0 {
 		cfg.Network.CloudFrontProxies = []string{"0.0.0.0/0", "::/0"}

@@ -36,3 +36,26 @@ func TestConfigureBelievesCloudFrontOnlyBehindTheOriginLock(t *testing.T) {
 		t.Fatalf("a configured list was replaced: %q", chosen.Network.CloudFrontProxies)
 	}
 }
+
+func TestConfigureKeepsTurnsDurableOnlyWithASharedStore(t *testing.T) {
+	on, off := true, false
+	for _, tt := range []struct {
+		store   string
+		durable *bool
+		want    bool
+	}{
+		{"memory", nil, false},
+		{"", nil, false},
+		{"dynamodb", nil, true},
+		{"redis", nil, true},
+		{"memory", &on, true},
+		{"dynamodb", &off, false},
+	} {
+		cfg := config.Default()
+		cfg.Limits.Store, cfg.Stream.Durable = tt.store, tt.durable
+		Configure(&cfg)
+		if got := cfg.Stream.IsDurable(); got != tt.want {
+			t.Errorf("store %q, stream.durable %v: durable %v, want %v", tt.store, tt.durable, got, tt.want)
+		}
+	}
+}
