@@ -3,6 +3,8 @@ package limit
 import (
 	"errors"
 	"net"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,5 +118,48 @@ func TestRedisDown(t *testing.T) {
 				t.Errorf("Admit = %v, want a store error", err)
 			}
 		})
+	}
+}
+
+// TestRedisLogKeys checks the data design of a turn log: a head and a
+// stream in one hash slot, an entry per piece of at most redisLogEntry
+// bytes whose id is the position past it, an entry for the end, and both
+// keys expiring.
+func TestRedisLogKeys(t *testing.T) {
+	ctx := t.Context()
+	c := redisClient(t, redisServer(t))
+	s := NewRedis(c, "ag:")
+	if err := s.Open(ctx, "k", "t1", "m", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, "k", "t1", 0, make([]byte, 600<<10), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.End(ctx, "k", "t1", 600<<10, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	head, err := c.HGetAll(ctx, "ag:{log:k}:head").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"turn": "t1", "meta": "m", "size": "614400", "ended": "1", "cut": "1"}; !reflect.DeepEqual(head, want) {
+		t.Errorf("the head = %v, want %v", head, want)
+	}
+	entries, err := c.XRange(ctx, "ag:{log:k}", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.ID)
+	}
+	if want := []string{"262144-0", "524288-0", "614400-0", "614400-1"}; !slices.Equal(ids, want) {
+		t.Errorf("the stream's ids = %v, want %v", ids, want)
+	}
+	for _, key := range []string{"ag:{log:k}:head", "ag:{log:k}"} {
+		got, err := c.PTTL(ctx, key).Result()
+		if err != nil || got <= time.Minute || got > time.Hour {
+			t.Errorf("PTTL %s = %v, %v; want the retention, an hour", key, got, err)
+		}
 	}
 }
