@@ -1,7 +1,9 @@
 package limit
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"reflect"
 	"slices"
@@ -161,5 +163,40 @@ func TestRedisLogKeys(t *testing.T) {
 		if err != nil || got <= time.Minute || got > time.Hour {
 			t.Errorf("PTTL %s = %v, %v; want the retention, an hour", key, got, err)
 		}
+	}
+}
+
+// TestRedisLogSmallAppends: a log of many small appends reads back whole,
+// redisLogReadEntries appends' bytes per Read.
+func TestRedisLogSmallAppends(t *testing.T) {
+	ctx := t.Context()
+	s := NewRedis(redisClient(t, redisServer(t)), "")
+	if err := s.Open(ctx, "k", "t1", "", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for i := range 3000 {
+		e := fmt.Appendf(nil, "event %04d;", i)
+		if err := s.Append(ctx, "k", "t1", int64(len(want)), e, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e...)
+	}
+	var got []byte
+	for reads := 1; ; reads++ {
+		r, err := s.Read(ctx, "k", int64(len(got)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reads == 1 && len(r.Data) != redisLogReadEntries*len("event 0000;") {
+			t.Errorf("the first Read returned %d bytes, want %d entries' worth", len(r.Data), redisLogReadEntries)
+		}
+		got = append(got, r.Data...)
+		if len(r.Data) == 0 || reads > 3 {
+			break
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes that differ from the %d appended", len(got), len(want))
 	}
 }

@@ -30,6 +30,10 @@ const (
 	// redisLogEntry bounds one stream entry, so that a Read, which fetches
 	// whole entries, fetches not much more than MaxLogRead.
 	redisLogEntry = 256 << 10
+	// redisLogReadEntries bounds the entries one Read returns bytes of, and
+	// so the time its script holds the server: a log of small appends
+	// returns fewer than MaxLogRead bytes per Read.
+	redisLogReadEntries = 1024
 	// redisLogBlock bounds one XREAD BLOCK of a reader waiting at a log's
 	// end. A reader re-reads the log after each, which is how it learns of
 	// an End short of its position in a log that a new turn replaced; and
@@ -95,25 +99,30 @@ return 1
 
 // logReadScript reads a log from a position. KEYS: head, stream; ARGV:
 // position, most bytes, most entries. Returns nil for no log, else turn,
-// meta, size, ended (1 or 0), cut (1 or 0) and the bytes.
+// meta, size, ended (1 or 0), cut (1 or 0) and the bytes. It reads the
+// stream 16 entries at a time, so that it holds not much more than the
+// bytes it returns, however big or small the entries are.
 var logReadScript = redis.NewScript(`
 local head = redis.call('HMGET', KEYS[1], 'turn', 'meta', 'size', 'ended', 'cut')
 if not head[1] then return false end
 local from = tonumber(ARGV[1])
-local size = tonumber(head[3])
-local stop = math.min(size, from + tonumber(ARGV[2]))
+local stop = math.min(tonumber(head[3]), from + tonumber(ARGV[2]))
+local most = tonumber(ARGV[3])
 local parts = {}
-if from < stop then
-  local entries = redis.call('XRANGE', KEYS[2], string.format('%.0f-0', from + 1), '+', 'COUNT', ARGV[3])
+local pos = from + 1
+while pos <= stop and #parts < most do
+  local entries = redis.call('XRANGE', KEYS[2], string.format('%.0f-0', pos), '+', 'COUNT', 16)
+  if #entries == 0 then break end
   for _, e in ipairs(entries) do
+    local last = tonumber(string.match(e[1], '^(%d+)-'))
     local fields = e[2]
     if fields[1] == 'd' then
       local d = fields[2]
-      local last = tonumber(string.match(e[1], '^(%d+)-'))
       local first = last - string.len(d)
       parts[#parts + 1] = string.sub(d, math.max(from, first) - first + 1, math.min(stop, last) - first)
-      if last >= stop then break end
     end
+    pos = last + 1
+    if pos > stop or #parts >= most then break end
   end
 end
 return {head[1], head[2], head[3], head[4] or '0', head[5] or '0', table.concat(parts)}
@@ -193,7 +202,7 @@ func (r *Redis) logWrite(ctx context.Context, verb, key string, script *redis.Sc
 }
 
 // Read implements Logs: one script that reads the head and the entries
-// from the position. A reader at the end blocks on the stream (XREAD BLOCK,
+// from the position (at most redisLogReadEntries of them). A reader at the end blocks on the stream (XREAD BLOCK,
 // at most redisLogBlock at a time) for an entry past its position, and
 // reads again when one comes.
 func (r *Redis) Read(ctx context.Context, key string, from int64, wait time.Duration) (LogRead, error) {
@@ -234,7 +243,7 @@ func (r *Redis) Read(ctx context.Context, key string, from int64, wait time.Dura
 }
 
 func (r *Redis) readLog(ctx context.Context, keys []string, from int64) (LogRead, error) {
-	res, err := logReadScript.Run(ctx, r.client, keys, from, MaxLogRead, MaxLogRead/redisLogEntry+2).Slice()
+	res, err := logReadScript.Run(ctx, r.client, keys, from, MaxLogRead, redisLogReadEntries).Slice()
 	if errors.Is(err, redis.Nil) {
 		return LogRead{}, nil
 	}
