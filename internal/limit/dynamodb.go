@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -446,8 +447,20 @@ func (d *DynamoDB) update(ctx context.Context, pk string, in *dynamodb.UpdateIte
 	return nil, item, err
 }
 
-// get reads the item pk, strongly consistent; nil when it is absent.
+// get reads the item pk, strongly consistent; nil when it is absent. A
+// read whose connection closed under its response (net.ErrClosed, which
+// the SDK's HTTP client sometimes gives: aws/aws-sdk-go-v2#1825, seen here
+// on turn logs' large items) is made once more: a read, unlike a write, is
+// safe to repeat, and the SDK's retryer takes the error for not retryable.
 func (d *DynamoDB) get(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
+	item, err := d.getOnce(ctx, pk)
+	if errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+		item, err = d.getOnce(ctx, pk)
+	}
+	return item, err
+}
+
+func (d *DynamoDB) getOnce(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
 	cctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
 	out, err := d.client.GetItem(cctx, &dynamodb.GetItemInput{

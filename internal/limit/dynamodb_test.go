@@ -5,13 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -468,5 +474,36 @@ func TestDynamoDBLogRoundTrips(t *testing.T) {
 		if n > 1+maxLogReadBatches+2 {
 			t.Errorf("a resume from %d took %d round trips", from, n)
 		}
+	}
+}
+
+// cutOnce answers every request with a counter's item, but cuts the body of
+// its first answer short with net.ErrClosed, as the SDK's HTTP client
+// sometimes does (aws/aws-sdk-go-v2#1825).
+type cutOnce struct{ n atomic.Int64 }
+
+func (c *cutOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	body := io.Reader(strings.NewReader(`{"Item":{"pk":{"S":"count:k"},"n":{"N":"7"},"until":{"N":"99999999999999999"}}}`))
+	if c.n.Add(1) == 1 {
+		body = io.MultiReader(strings.NewReader(`{"Item":{"pk"`), iotest.ErrReader(&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}))
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body: io.NopCloser(body), Request: r}, nil
+}
+
+// TestDynamoDBReadRepeatedOnClosedConnection: a read whose connection
+// closed under its response is made once more; it is safe to repeat.
+func TestDynamoDBReadRepeatedOnClosedConnection(t *testing.T) {
+	rt := &cutOnce{}
+	c := dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://127.0.0.1:1"),
+		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:       &http.Client{Transport: rt},
+		RetryMaxAttempts: 1,
+	})
+	n, err := NewDynamoDB(c, "limits").Spent(t.Context(), "k")
+	if err != nil || n != 7 || rt.n.Load() != 2 {
+		t.Fatalf("Spent = %d, %v after %d calls; want 7 after 2", n, err, rt.n.Load())
 	}
 }
