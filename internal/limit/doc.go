@@ -8,7 +8,11 @@
 // containers and servers, DynamoDB for Lambda or anywhere without a VPC.
 // All three pass the same conformance tests. A Store also keeps small values
 // with an expiry (Put, and Take, which removes as it reads) for the gateway's
-// other shared state, such as which session a conversation belongs to.
+// other shared state, such as which session a conversation belongs to. And
+// each of the three keeps turn logs (Logs), in the same state: the bytes of
+// a turn's answer, appended by the instance relaying it and tailed by any
+// instance a client resumes on (a Redis stream per log; a DynamoDB item per
+// batch appended).
 //
 // Limiter is the small policy layer the gateway calls: Admit before a stream
 // starts, Charge with the usage the stream reported once it ends. A refusal is

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,8 +18,9 @@ import (
 
 // DynamoDB is a Store shared by every gateway instance that uses the same
 // DynamoDB table: the store for Lambda, whose function URLs cannot stream
-// from inside a VPC, where Redis would live. Every change is one conditional
-// UpdateItem on one item, so it is atomic without transactions.
+// from inside a VPC, where Redis would live. It keeps turn logs (Logs)
+// beside the limits. Every change is one conditional UpdateItem on one item,
+// so it is atomic without transactions.
 //
 // The table has a string partition key pk and no sort key; turn on its
 // time to live on the attribute expires. The gateway never creates or alters
@@ -29,6 +31,13 @@ import (
 //	             of its lease in µs.
 //	count:<key>  n: the counter; until: when it ends, in µs.
 //	val:<key>    v: a value; until: when it ends, in µs.
+//	loghead:<key>
+//	             a turn log's head: turn, meta, id (of this Open of it),
+//	             size, n (its batches), until, and its flags (ended, cut,
+//	             stopped).
+//	log:<key>#<id>#<seq>
+//	             a batch of a turn log's bytes: d, and at, where it starts
+//	             (see dynamodblog.go).
 //
 // Every item carries expires, in seconds since the epoch, for DynamoDB's
 // time to live. That deletion is lazy (it may come days late), so nothing
@@ -55,6 +64,18 @@ import (
 //   - Put: one write; Take: one conditional write that returns what it
 //     removed.
 //   - A held slot: one write every third of its lease, and one to release.
+//   - Open, End, Stop: one write of the head; Stopped: one read.
+//   - Append: one write per batch item (one per 256 KiB of its data, so
+//     one for the appends of a stream) and one of the head. An instance
+//     that did not open the log or make its last append, or whose last
+//     write of it failed, reads the head first.
+//   - Read: one read of the head, and one per batch item it returns bytes
+//     of (at most 32, so a log of small appends takes several Reads to
+//     return a MiB). A Read from where this instance's last Read of the log
+//     did not end (a resume on another instance) first finds the batch
+//     holding its position: a read or two for batches of like sizes, at
+//     most twice log2 of their number. A reader waiting at the end reads
+//     the head every LogPoll.
 //
 // A DynamoDB is safe for concurrent use. Set its fields before first use.
 type DynamoDB struct {
@@ -63,6 +84,9 @@ type DynamoDB struct {
 	Timeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// LogPoll is how often a Read waiting at a turn log's end reads the
+	// log's head; zero means 100 ms.
+	LogPoll time.Duration
 
 	client *dynamodb.Client
 	table  string
@@ -72,6 +96,9 @@ type DynamoDB struct {
 	// first. A wrong hint costs one more round trip, never accuracy.
 	mu    sync.Mutex
 	hints map[string]int64
+	// marks remembers, per turn log, where this instance's last write or
+	// read of it ended (logMark).
+	marks map[string]logMark
 }
 
 var _ Store = (*DynamoDB)(nil)
@@ -111,7 +138,7 @@ var errNoTable = errors.New("limit: dynamodb client or table is missing")
 // table. Limit the client's retries (RetryMaxAttempts) so that a throttled
 // table fails within Timeout instead of retrying past it.
 func NewDynamoDB(client *dynamodb.Client, table string) *DynamoDB {
-	return &DynamoDB{client: client, table: table, hints: make(map[string]int64)}
+	return &DynamoDB{client: client, table: table, hints: make(map[string]int64), marks: make(map[string]logMark)}
 }
 
 // Allow implements Store. GCRA has two writes: on an idle limit (no arrival
@@ -420,8 +447,20 @@ func (d *DynamoDB) update(ctx context.Context, pk string, in *dynamodb.UpdateIte
 	return nil, item, err
 }
 
-// get reads the item pk, strongly consistent; nil when it is absent.
+// get reads the item pk, strongly consistent; nil when it is absent. A
+// read whose connection closed under its response (net.ErrClosed, which
+// the SDK's HTTP client sometimes gives: aws/aws-sdk-go-v2#1825, seen here
+// on turn logs' large items) is made once more: a read, unlike a write, is
+// safe to repeat, and the SDK's retryer takes the error for not retryable.
 func (d *DynamoDB) get(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
+	item, err := d.getOnce(ctx, pk)
+	if errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+		item, err = d.getOnce(ctx, pk)
+	}
+	return item, err
+}
+
+func (d *DynamoDB) getOnce(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
 	cctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
 	out, err := d.client.GetItem(cctx, &dynamodb.GetItemInput{

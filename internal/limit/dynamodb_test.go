@@ -1,15 +1,23 @@
 package limit
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -338,5 +346,164 @@ func BenchmarkAdmit(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestDynamoDBLogItems checks the data design of a turn log: a head, and a
+// batch item per maxLogBatch bytes of an append, each well within
+// DynamoDB's 400 KB, each with a time to live.
+func TestDynamoDBLogItems(t *testing.T) {
+	ctx := t.Context()
+	c, _ := dynamoClient(t, dynalite(t))
+	table := dynamoTable(t, c)
+	s := NewDynamoDB(c, table)
+	if err := s.Open(ctx, "k", "t1", "m", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, "k", "t1", 0, make([]byte, 600<<10), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.End(ctx, "k", "t1", 600<<10, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	get := func(pk string) map[string]types.AttributeValue {
+		out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item
+	}
+	now := time.Now()
+	head := get("loghead:k")
+	if text(head, "turn") != "t1" || text(head, "meta") != "m" || number(head, "size") != 600<<10 || number(head, "n") != 3 ||
+		!flag(head, "ended") || !flag(head, "cut") {
+		t.Errorf("the head = %v, want turn t1, meta m, 614400 bytes in 3 batches, ended and cut", head)
+	}
+	if exp := time.Unix(number(head, "expires"), 0); exp.Before(now.Add(time.Hour)) || exp.After(now.Add(time.Hour+expiresMargin+2*time.Second)) {
+		t.Errorf("the head expires at %v, want the retention, an hour, past now plus up to %v", exp.Sub(now), expiresMargin)
+	}
+	id := text(head, "id")
+	for seq, at := range []int64{0, 256 << 10, 512 << 10} {
+		b := get(logBatchKey("k", id, int64(seq)))
+		d, _ := b["d"].(*types.AttributeValueMemberB)
+		if d == nil || len(d.Value) > maxLogBatch || number(b, "at") != at {
+			t.Errorf("batch %d = %v, want one of at most %d bytes at %d", seq, b, maxLogBatch, at)
+		}
+		if exp := time.Unix(number(b, "expires"), 0); exp.Before(now.Add(logBatchLife)) {
+			t.Errorf("batch %d expires at %v, want at least %v past now", seq, exp.Sub(now), logBatchLife)
+		}
+	}
+}
+
+// TestDynamoDBLogRoundTrips measures what a turn log costs in calls to the
+// table: the writer's, a reader's on another instance, and a resume's.
+func TestDynamoDBLogRoundTrips(t *testing.T) {
+	endpoint := dynalite(t)
+	wc, wrt := dynamoClient(t, endpoint)
+	rc, rrt := dynamoClient(t, endpoint)
+	table := dynamoTable(t, wc)
+	w, r := NewDynamoDB(wc, table), NewDynamoDB(rc, table)
+	ctx := t.Context()
+	var at int64
+	appendN := func(n int) func() error {
+		return func() error {
+			err := w.Append(ctx, "k", "t1", at, bytes.Repeat([]byte("x"), n), time.Minute)
+			at += int64(n)
+			return err
+		}
+	}
+	read := func(from int64, want int) func() error {
+		return func() error {
+			lr, err := r.Read(ctx, "k", from, 0)
+			if err == nil && len(lr.Data) != want {
+				err = fmt.Errorf("read %d bytes, want %d", len(lr.Data), want)
+			}
+			return err
+		}
+	}
+	for _, step := range []struct {
+		name  string
+		trips *roundTrips
+		want  int64
+		call  func() error
+	}{
+		{"Open", wrt, 1, func() error { return w.Open(ctx, "k", "t1", "", time.Minute) }},
+		{"an Append of one batch", wrt, 2, appendN(100)},
+		{"a read from the start, of one batch", rrt, 2, read(0, 100)},
+		{"an Append of 600 KiB", wrt, 4, appendN(600 << 10)},
+		{"the next read, of 600 KiB in 3 batches", rrt, 4, read(100, 600<<10)},
+		{"a read at the end", rrt, 1, read(100+600<<10, 0)},
+		{"Stop, on the reader's instance", rrt, 1, func() error { return r.Stop(ctx, "k", "t1") }},
+		{"Stopped", wrt, 1, func() error { _, err := w.Stopped(ctx, "k", "t1"); return err }},
+		{"End", wrt, 1, func() error { return w.End(ctx, "k", "t1", at, false, time.Minute) }},
+	} {
+		before := step.trips.load()
+		if err := step.call(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if n := step.trips.load() - before; n != step.want {
+			t.Errorf("%s took %d round trips, want %d", step.name, n, step.want)
+		}
+	}
+
+	// A resume in a log of 1000 batches of like sizes, on an instance that
+	// has not read it, finds its batch in a read or two.
+	if err := w.Open(ctx, "k", "t2", "", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	at = 0
+	for i := range 1000 {
+		n := 90 + i%20
+		if err := w.Append(ctx, "k", "t2", at, bytes.Repeat([]byte("y"), n), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		at += int64(n)
+	}
+	for _, from := range []int64{at / 2, at - 5, 17, at / 3} {
+		fresh := NewDynamoDB(rc, table)
+		before := rrt.load()
+		lr, err := fresh.Read(ctx, "k", from, 0)
+		if err != nil || len(lr.Data) == 0 || len(lr.Data) > int(at-from) {
+			t.Fatalf("a resume from %d: %d bytes, %v", from, len(lr.Data), err)
+		}
+		n := rrt.load() - before
+		t.Logf("a resume from %d of %d: %d round trips for %d bytes", from, at, n, len(lr.Data))
+		// The head, the batches read (at most maxLogReadBatches), and at
+		// most two reads that missed the position's batch.
+		if n > 1+maxLogReadBatches+2 {
+			t.Errorf("a resume from %d took %d round trips", from, n)
+		}
+	}
+}
+
+// cutOnce answers every request with a counter's item, but cuts the body of
+// its first answer short with net.ErrClosed, as the SDK's HTTP client
+// sometimes does (aws/aws-sdk-go-v2#1825).
+type cutOnce struct{ n atomic.Int64 }
+
+func (c *cutOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	body := io.Reader(strings.NewReader(`{"Item":{"pk":{"S":"count:k"},"n":{"N":"7"},"until":{"N":"99999999999999999"}}}`))
+	if c.n.Add(1) == 1 {
+		body = io.MultiReader(strings.NewReader(`{"Item":{"pk"`), iotest.ErrReader(&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}))
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body: io.NopCloser(body), Request: r}, nil
+}
+
+// TestDynamoDBReadRepeatedOnClosedConnection: a read whose connection
+// closed under its response is made once more; it is safe to repeat.
+func TestDynamoDBReadRepeatedOnClosedConnection(t *testing.T) {
+	rt := &cutOnce{}
+	c := dynamodb.New(dynamodb.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://127.0.0.1:1"),
+		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:       &http.Client{Transport: rt},
+		RetryMaxAttempts: 1,
+	})
+	n, err := NewDynamoDB(c, "limits").Spent(t.Context(), "k")
+	if err != nil || n != 7 || rt.n.Load() != 2 {
+		t.Fatalf("Spent = %d, %v after %d calls; want 7 after 2", n, err, rt.n.Load())
 	}
 }

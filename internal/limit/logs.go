@@ -54,7 +54,9 @@ type LogRead struct {
 	// Turn and Meta are what Open was given.
 	Turn, Meta string
 	// Data is the log's bytes from the position read from on, as far as
-	// they are there (and at most MaxLogRead of them).
+	// they are there (and at most MaxLogRead of them). A store may return
+	// fewer, as DynamoDB does past a bound on the items one Read fetches,
+	// but never none when there are some.
 	Data []byte
 	// Size is how many bytes the log held when read.
 	Size int64

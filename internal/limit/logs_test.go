@@ -26,6 +26,7 @@ func TestLogs(t *testing.T) {
 		{"a reader waiting at the end wakes for the end", testLogTailEnd},
 		{"a long log reads back whole in bounded reads", testLogLong},
 		{"readers tailing a log as it is written get every byte once", testLogConcurrentTail},
+		{"a reader waiting on a log that a new turn replaces reads the new turn's", testLogTailReplaced},
 		{"a stop is seen by the writer of that turn only", testLogStop},
 		{"invalid arguments are errors", testLogInvalid},
 	}
@@ -215,6 +216,45 @@ func testLogTailEnd(t *testing.T, _ harness, logs Logs) {
 	}
 }
 
+func testLogTailReplaced(t *testing.T, _ harness, logs Logs) {
+	for _, tc := range []struct {
+		name  string
+		write func(t *testing.T)
+		want  LogRead
+	}{
+		{"past the reader's position", func(t *testing.T) {
+			appendLog(t, logs, "k", "t2", 0, "0123456789")
+		}, LogRead{Found: true, Turn: "t2", Meta: "meta of t2", Data: []byte("56789"), Size: 10}},
+		{"ending short of it", func(t *testing.T) {
+			if err := logs.End(t.Context(), "k", "t2", 0, false, logTTL); err != nil {
+				t.Fatal(err)
+			}
+		}, LogRead{Found: true, Turn: "t2", Meta: "meta of t2", Ended: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			openLog(t, logs, "k", "t1")
+			appendLog(t, logs, "k", "t1", 0, "first")
+			got := make(chan LogRead, 1)
+			start := time.Now()
+			go func() {
+				r, _ := logs.Read(context.WithoutCancel(t.Context()), "k", 5, tailWait)
+				got <- r
+			}()
+			time.Sleep(50 * time.Millisecond)
+			openLog(t, logs, "k", "t2")
+			tc.write(t)
+			r := <-got
+			if r.Found != tc.want.Found || r.Turn != tc.want.Turn || r.Meta != tc.want.Meta || !bytes.Equal(r.Data, tc.want.Data) ||
+				r.Size != tc.want.Size || r.Ended != tc.want.Ended {
+				t.Fatalf("the waiting reader got %+v, want %+v", r, tc.want)
+			}
+			if waited := time.Since(start); waited > tailWait/2 {
+				t.Fatalf("the waiting reader took %v", waited)
+			}
+		})
+	}
+}
+
 func testLogLong(t *testing.T, _ harness, logs Logs) {
 	openLog(t, logs, "k", "t1")
 	var want bytes.Buffer
@@ -359,5 +399,73 @@ func TestMemoryLogBytes(t *testing.T) {
 	}
 	if m.logBytes != 1000 {
 		t.Fatalf("the store counts %d log bytes, want 1000", m.logBytes)
+	}
+}
+
+// testLogShared has one instance write a log while another tails it, as a
+// resume on another instance does, and then resume from anywhere.
+func testLogShared(t *testing.T, writer, reader Logs) {
+	// Appends of many sizes, one of them over a MiB, as batches of events
+	// and a long tool result would be.
+	var pieces [][]byte
+	var want []byte
+	for i := range 150 {
+		p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+(i*i*37)%1500)
+		if i == 70 {
+			p = bytes.Repeat([]byte("0123456789abcdef"), 80<<10) // 1.25 MiB
+		}
+		copy(p, fmt.Sprintf("<%d>", i))
+		pieces = append(pieces, p)
+		want = append(want, p...)
+	}
+	read := func(from int64) ([]byte, LogRead, error) {
+		var got []byte
+		for range 1000 {
+			r, err := reader.Read(t.Context(), "k", from+int64(len(got)), tailWait)
+			if err != nil {
+				return got, r, err
+			}
+			got = append(got, r.Data...)
+			if r.Ended && from+int64(len(got)) == r.Size {
+				return got, r, nil
+			}
+		}
+		return got, LogRead{}, errors.New("no end after 1000 reads")
+	}
+	openLog(t, writer, "k", "t1")
+	type result struct {
+		got  []byte
+		last LogRead
+		err  error
+	}
+	tailed := make(chan result, 1)
+	go func() {
+		got, last, err := read(0)
+		tailed <- result{got, last, err}
+	}()
+	var at int64
+	for _, p := range pieces {
+		appendLog(t, writer, "k", "t1", at, string(p))
+		at += int64(len(p))
+	}
+	if err := reader.Stop(t.Context(), "k", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if stopped, err := writer.Stopped(t.Context(), "k", "t1"); err != nil || !stopped {
+		t.Fatalf("the writer's Stopped after the reader's Stop = %v, %v; want true", stopped, err)
+	}
+	if err := writer.End(t.Context(), "k", "t1", at, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r := <-tailed
+	if r.err != nil || !bytes.Equal(r.got, want) || r.last.Turn != "t1" || r.last.Meta != "meta of t1" {
+		t.Fatalf("the tailing reader: %v, %d bytes of turn %q; want the %d written of t1, in order", r.err, len(r.got), r.last.Turn, len(want))
+	}
+	// Resumes from anywhere, in an order that reads back and forth.
+	for _, from := range []int64{1, at - 1, at / 3, 12345, at / 2, 7, at - 100_000, at / 5, 2 * at / 3} {
+		got, _, err := read(from)
+		if err != nil || !bytes.Equal(got, want[from:]) {
+			t.Fatalf("a resume from %d: %v, %d bytes; want the %d from there", from, err, len(got), len(want[from:]))
+		}
 	}
 }

@@ -12,11 +12,12 @@ import (
 
 // Redis is a Store shared by every gateway instance that uses the same Redis
 // (or Valkey, ElastiCache; a cluster too, since each operation touches a
-// single key). Every read-modify-write is one Lua script, so it is atomic;
-// scripts run by EVALSHA and are sent whole with EVAL only when the server
-// lacks them (after a restart, a failover or SCRIPT FLUSH). Scripts read the
-// time from the server (TIME), so the clocks of the gateway instances do not
-// matter.
+// single key, or the two keys of one turn log, which share a hash tag). It
+// keeps turn logs (Logs) beside the limits. Every read-modify-write is one
+// Lua script, so it is atomic; scripts run by EVALSHA and are sent whole
+// with EVAL only when the server lacks them (after a restart, a failover or
+// SCRIPT FLUSH). Scripts read the time from the server (TIME), so the
+// clocks of the gateway instances do not matter.
 //
 // Keys, each under the prefix given to NewRedis, and each with an expiry, so
 // that nothing a crashed instance wrote stays forever:
@@ -27,6 +28,13 @@ import (
 //	             of its lease in µs; expires with the longest lease.
 //	count:<key>  string: the counter; expires ttl after its first Spend.
 //	val:<key>    string: a value; expires ttl after its Put.
+//	{log:<key>}:head
+//	             hash: a turn log's turn, meta, size, and its flags (ended,
+//	             cut, stopped).
+//	{log:<key>}  stream: the turn log's bytes, an entry per piece, whose id
+//	             is the position past its last byte (see redislog.go). Both
+//	             keys of a log expire ttl after its last write, and its
+//	             retention after End.
 //
 // A slot's holder runs one goroutine that refreshes its lease every third of
 // the lease while its context lives. Acquire drops expired members before it

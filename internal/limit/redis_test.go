@@ -1,8 +1,12 @@
 package limit
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"net"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,5 +120,83 @@ func TestRedisDown(t *testing.T) {
 				t.Errorf("Admit = %v, want a store error", err)
 			}
 		})
+	}
+}
+
+// TestRedisLogKeys checks the data design of a turn log: a head and a
+// stream in one hash slot, an entry per piece of at most redisLogEntry
+// bytes whose id is the position past it, an entry for the end, and both
+// keys expiring.
+func TestRedisLogKeys(t *testing.T) {
+	ctx := t.Context()
+	c := redisClient(t, redisServer(t))
+	s := NewRedis(c, "ag:")
+	if err := s.Open(ctx, "k", "t1", "m", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, "k", "t1", 0, make([]byte, 600<<10), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.End(ctx, "k", "t1", 600<<10, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	head, err := c.HGetAll(ctx, "ag:{log:k}:head").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"turn": "t1", "meta": "m", "size": "614400", "ended": "1", "cut": "1"}; !reflect.DeepEqual(head, want) {
+		t.Errorf("the head = %v, want %v", head, want)
+	}
+	entries, err := c.XRange(ctx, "ag:{log:k}", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.ID)
+	}
+	if want := []string{"262144-0", "524288-0", "614400-0", "614400-1"}; !slices.Equal(ids, want) {
+		t.Errorf("the stream's ids = %v, want %v", ids, want)
+	}
+	for _, key := range []string{"ag:{log:k}:head", "ag:{log:k}"} {
+		got, err := c.PTTL(ctx, key).Result()
+		if err != nil || got <= time.Minute || got > time.Hour {
+			t.Errorf("PTTL %s = %v, %v; want the retention, an hour", key, got, err)
+		}
+	}
+}
+
+// TestRedisLogSmallAppends: a log of many small appends reads back whole,
+// redisLogReadEntries appends' bytes per Read.
+func TestRedisLogSmallAppends(t *testing.T) {
+	ctx := t.Context()
+	s := NewRedis(redisClient(t, redisServer(t)), "")
+	if err := s.Open(ctx, "k", "t1", "", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for i := range 3000 {
+		e := fmt.Appendf(nil, "event %04d;", i)
+		if err := s.Append(ctx, "k", "t1", int64(len(want)), e, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e...)
+	}
+	var got []byte
+	for reads := 1; ; reads++ {
+		r, err := s.Read(ctx, "k", int64(len(got)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reads == 1 && len(r.Data) != redisLogReadEntries*len("event 0000;") {
+			t.Errorf("the first Read returned %d bytes, want %d entries' worth", len(r.Data), redisLogReadEntries)
+		}
+		got = append(got, r.Data...)
+		if len(r.Data) == 0 || reads > 3 {
+			break
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes that differ from the %d appended", len(got), len(want))
 	}
 }

@@ -587,6 +587,16 @@ func testSharedAcrossInstances(t *testing.T, pair func(t *testing.T) [2]Store) {
 		c()
 	})
 
+	t.Run("one writes a turn log and the other tails it", func(t *testing.T) {
+		s := pair(t)
+		writer, ok := s[0].(Logs)
+		reader, ok2 := s[1].(Logs)
+		if !ok || !ok2 {
+			t.Fatalf("%T keeps no turn logs", s[0])
+		}
+		testLogShared(t, writer, reader)
+	})
+
 	t.Run("they share the budget", func(t *testing.T) {
 		ls := instances(t, Policy{DailyTokens: 100})
 		if err := ls[0].Charge(t.Context(), "alice", 100); err != nil {
