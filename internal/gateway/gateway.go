@@ -144,6 +144,9 @@ type Options struct {
 	// StopPoll, when positive, is how often a durable turn asks its log
 	// whether a stop for it reached another instance.
 	StopPoll time.Duration
+	// TurnBatch spaces the appends to a shared turn log: what a turn writes
+	// meanwhile goes in the next batch. Zero appends every flush at once.
+	TurnBatch time.Duration
 }
 
 // Server is the gateway's http.Handler.

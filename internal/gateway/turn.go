@@ -99,6 +99,10 @@ func (s *Server) startTurn(r *http.Request, agent string, req *invocation, enc f
 		max:    s.opts.MaxTurnBytes,
 		local:  s.opts.TurnsLocal,
 		log:    s.log, reqID: requestID(r.Context()),
+		hurry: make(chan struct{}),
+	}
+	if !s.opts.TurnsLocal {
+		t.log.every = s.opts.TurnBatch
 	}
 	t.log.cond.L = &t.log.mu
 	t.log.open()
@@ -203,8 +207,11 @@ type turnLog struct {
 	ttl, retain time.Duration
 	max         int64
 	local       bool // append on the caller's goroutine
-	log         *slog.Logger
-	reqID       string
+	// every spaces a shared store's appends, so that a fast stream's
+	// events go in batches of that much time, not one write each.
+	every time.Duration
+	log   *slog.Logger
+	reqID string
 
 	mu       sync.Mutex
 	cond     sync.Cond // signals the end of shipping
@@ -216,6 +223,8 @@ type turnLog struct {
 	cut      bool      // the log stops short of the answer
 	broken   bool      // a store call failed: nothing more is shipped
 	shipping bool
+	last     time.Time     // when the last append began
+	hurry    chan struct{} // closed at the end: ship the rest at once
 }
 
 // open opens the log: now for a local store, else as the first thing the
@@ -282,6 +291,16 @@ func (l *turnLog) ship() {
 		l.failed(err, "opening")
 	}
 	for len(l.pending) > 0 && !l.broken {
+		if wait := l.every - time.Since(l.last); wait > 0 {
+			l.mu.Unlock()
+			select {
+			case <-time.After(wait):
+			case <-l.hurry:
+			}
+			l.mu.Lock()
+			continue
+		}
+		l.last = time.Now()
 		data, at := l.pending, l.shipped
 		l.pending = l.spare[:0]
 		l.mu.Unlock()
@@ -310,7 +329,9 @@ func (l *turnLog) failed(err error, doing string) bool {
 // end ships what is left and closes the log for its retention: complete,
 // or cut where it stops.
 func (l *turnLog) end() {
+	close(l.hurry)
 	l.mu.Lock()
+	l.every = 0
 	for l.shipping {
 		l.cond.Wait()
 	}

@@ -139,6 +139,7 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 		TurnRetention:         cfg.Stream.Retain,
 		MaxTurnBytes:          cfg.Stream.MaxRetainedBytes,
 		StopPoll:              stopPoll,
+		TurnBatch:             turnBatch,
 	})
 }
 
@@ -373,8 +374,13 @@ func (p *parts) jwtAuth(ctx context.Context, j config.JWT, log *slog.Logger, pre
 }
 
 // turnStopPoll is how often a durable turn on a shared store asks whether
-// another instance was asked to stop it.
-const turnStopPoll = time.Second
+// another instance was asked to stop it; turnBatch how far apart its
+// appends to the shared log are, at most ten a second however fast the
+// agent writes.
+const (
+	turnStopPoll = time.Second
+	turnBatch    = 100 * time.Millisecond
+)
 
 // turnLogs returns where durable turns keep their logs: store, when turns
 // are durable and it keeps logs; with whether it is this instance's

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agentgate/agentgate/internal/limit"
+)
+
+// countingLogs counts the appends a turn makes to its log.
+type countingLogs struct {
+	limit.Logs
+	appends atomic.Int64
+}
+
+func (c *countingLogs) Append(ctx context.Context, key, turn string, at int64, data []byte, ttl time.Duration) error {
+	c.appends.Add(1)
+	return c.Logs.Append(ctx, key, turn, at, data, ttl)
+}
+
+// TestTurnLogBatchesASharedStoresAppends streams 40 events, 5 ms apart,
+// with the log treated as a shared store whose appends are spaced 50 ms
+// apart: the log holds the answer whole in a handful of batches, while
+// the client gets each event as it comes. A local log takes one batch per
+// flush.
+func TestTurnLogBatchesASharedStoresAppends(t *testing.T) {
+	const events, gap = 40, 5 * time.Millisecond
+	for _, tt := range []struct {
+		name           string
+		local          bool
+		batch          time.Duration
+		minApp, maxApp int64
+	}{
+		{"a shared store gets a batch every 50 ms", false, 50 * time.Millisecond, 2, 8},
+		{"a local store gets every flush", true, 50 * time.Millisecond, events, events + 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := &countingLogs{Logs: limit.NewMemory(nil)}
+			inv := &pipeInvoker{calls: make(chan call, 1)}
+			srv := newTestServer(t, inv, func(o *Options) {
+				o.Turns, o.TurnsLocal, o.TurnBatch = logs, tt.local, tt.batch
+			})
+			resp, err := http.Post(srv.URL+"/", "application/json", strings.NewReader(`{"prompt":"hi","response":"transformed"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			c := <-inv.calls
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for range events {
+					c.w.Write([]byte(textEvent))
+					time.Sleep(gap)
+				}
+				c.w.Close()
+			})
+			live, err := io.ReadAll(resp.Body)
+			wg.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := bytes.Count(live, []byte("Hello")); n != events {
+				t.Fatalf("the client got %d events of %d", n, events)
+			}
+			sid := resp.Header.Get(SessionHeader)
+			var kept []byte
+			for range 100 { // the log ends a moment after the answer
+				r, err := logs.Read(t.Context(), turnKey("demo", sid), 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kept = r.Data; r.Ended {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !bytes.Equal(kept, live) {
+				t.Fatalf("the log holds %q, the client got %q", kept, live)
+			}
+			if n := logs.appends.Load(); n < tt.minApp || n > tt.maxApp {
+				t.Fatalf("%d appends for %d events, want %d to %d", n, events, tt.minApp, tt.maxApp)
+			}
+			t.Logf("%d events in %d appends", events, logs.appends.Load())
+		})
+	}
+}
