@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +19,12 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/limit/limittest"
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/stack"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // gatedModel emits its deltas one at a time, each only after the test
@@ -87,6 +92,15 @@ func startLambdaStoppable(t *testing.T, opts stack.LocalOptions) (*runtimeAPI, *
 // telemetry given.
 func startLambdaObserved(t *testing.T, opts stack.LocalOptions, log *slog.Logger, tel stack.Telemetry) (*runtimeAPI, *stack.Local, context.CancelFunc) {
 	t.Helper()
+	return startLambdaInstances(t, opts, log, tel, 1, nil)
+}
+
+// startLambdaInstances runs n instances of the function, each a gateway
+// built from the local stack's configuration as edit changes it, taking
+// invocations from one Runtime API stub: an invocation goes to whichever
+// instance is free.
+func startLambdaInstances(t *testing.T, opts stack.LocalOptions, log *slog.Logger, tel stack.Telemetry, n int, edit func(*config.Config)) (*runtimeAPI, *stack.Local, context.CancelFunc) {
+	t.Helper()
 	api := newRuntimeAPI(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	opts.Listen = "127.0.0.1:0"
@@ -98,19 +112,26 @@ func startLambdaObserved(t *testing.T, opts stack.LocalOptions, log *slog.Logger
 		t.Fatal(err)
 	}
 	lcfg := l.Config
-	Configure(&lcfg)
-	gw, err := stack.NewGateway(ctx, lcfg, log, tel)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
+	if edit != nil {
+		edit(&lcfg)
 	}
-	srv := &Server{API: api.addr, Handler: gw, Abort: gw.Abort, Logger: log}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
+	Configure(&lcfg)
+	served := make(chan error, n)
+	for range n {
+		gw, err := stack.NewGateway(ctx, lcfg, log, tel)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		srv := &Server{API: api.addr, Handler: gw, Abort: gw.Abort, Logger: log}
+		go func() { served <- srv.Serve(ctx) }()
+	}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
+		for range n {
+			if err := <-served; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
 		}
 		if err := l.Wait(); err != nil {
 			t.Errorf("local servers: %v", err)
@@ -354,9 +375,12 @@ func TestAnEventThatIsNotAFunctionURLRequestIsAnInvocationError(t *testing.T) {
 	}
 }
 
-// chattyModel emits n numbered words as fast as the agent takes them, so
-// the stream is in full flow when the viewer leaves.
-type chattyModel struct{ n int }
+// chattyModel emits n numbered words as fast as the agent takes them, or
+// pace apart, so the stream is in full flow when the viewer leaves.
+type chattyModel struct {
+	n    int
+	pace time.Duration
+}
 
 func (chattyModel) Name() string { return "chatty" }
 
@@ -365,6 +389,7 @@ func (c chattyModel) Stream(ctx context.Context, _ model.Request, emit func(stri
 		if err := ctx.Err(); err != nil {
 			return model.Result{}, err
 		}
+		time.Sleep(c.pace)
 		if err := emit(fmt.Sprintf("word-%04d ", i)); err != nil {
 			return model.Result{}, err
 		}
@@ -468,4 +493,54 @@ func waitForLines(t *testing.T, b *syncBuffer, want string, n int) []string {
 			t.Fatalf("%d lines with %s, want %d:\n%s", len(lines), want, n, b.String())
 		}
 	}
+}
+
+// TestAViewerWhoLeftResumesOnAnotherInstance runs two instances of the
+// function with turn logs in DynamoDB (dynalite): the Runtime API cuts the
+// first answer at about 300 bytes, as when the viewer goes away; that
+// instance keeps the turn running, writing its log, while the resume, a
+// second invocation, lands on the other instance, which reads the log
+// from DynamoDB and streams the rest as it is written.
+func TestAViewerWhoLeftResumesOnAnotherInstance(t *testing.T) {
+	endpoint := limittest.Dynalite(t)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	table := limittest.CreateTable(t, db)
+	const words = 150
+	api, _, _ := startLambdaInstances(t, stack.LocalOptions{Provider: chattyModel{n: words, pace: 3 * time.Millisecond}},
+		slog.New(slog.DiscardHandler), stack.Telemetry{}, 2, func(c *config.Config) {
+			c.Limits.Store, c.Limits.DynamoDB.Table, c.Limits.DynamoDB.Endpoint = "dynamodb", table, endpoint
+			c.Sessions.Key = strings.Repeat("k", 32)
+		})
+
+	first := api.invoke(functionURLEvent("POST", "/", invokeBody("transformed")), "word-0029 ")
+	p, _ := first.prelude(t)
+	part, _ := first.wait(t)
+	first.mu.Lock()
+	hungUp := first.hungUp
+	first.mu.Unlock()
+	if hungUp.IsZero() || len(part) < 300 || len(part) > 400 {
+		t.Fatalf("the stub did not hang up at about 300 bytes: %d bytes", len(part))
+	}
+	sid := p.Headers["X-Agentgate-Session-Id"]
+	second := api.invoke(functionURLEvent("GET", "/sessions/"+sid+"/stream?after="+strconv.Itoa(len(part)), ""), "")
+	sp, _ := second.prelude(t)
+	rest, _ := second.wait(t)
+	if sp.StatusCode != http.StatusOK || sp.Headers["X-Agentgate-Resume-From"] != strconv.Itoa(len(part)) {
+		t.Fatalf("the resume answered %d %v: %q", sp.StatusCode, sp.Headers, rest)
+	}
+	whole := string(part) + string(rest)
+	for i := range words {
+		if w := fmt.Sprintf("word-%04d ", i); strings.Count(whole, w) != 1 {
+			t.Fatalf("%q appears %d times in the answer pieced together from %d + %d bytes:\n%s", w, strings.Count(whole, w), len(part), len(rest), whole)
+		}
+	}
+	if !strings.HasSuffix(whole, `{"runtimeSessionId":"`+sid+`"}`) {
+		t.Fatalf("the resumed answer does not end whole: %q", rest)
+	}
+	t.Logf("cut at %d bytes; the other instance resumed with the remaining %d", len(part), len(rest))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -254,12 +255,13 @@ func (r *response) wait(t *testing.T) (body []byte, trailer http.Header) {
 
 // functionURLEvent is a function URL event (payload format 2.0) for
 // method path with a JSON body, as AWS sends it.
-func functionURLEvent(method, path, body string) []byte {
+func functionURLEvent(method, target, body string) []byte {
+	path, query, _ := strings.Cut(target, "?")
 	ev := map[string]any{
 		"version":        "2.0",
 		"routeKey":       "$default",
 		"rawPath":        path,
-		"rawQueryString": "",
+		"rawQueryString": query,
 		"headers": map[string]string{
 			"content-type":    "application/json",
 			"accept-encoding": "gzip, deflate, br",
