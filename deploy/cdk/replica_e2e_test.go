@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,26 +147,59 @@ func TestReplicaRefusesWhatTheEdgeRefuses(t *testing.T) {
 	}
 }
 
-// TestReplicaViewerWhoLeavesCancelsTheAgent: a viewer that closes the
-// stream after its first bytes ends the agent's work, across every hop.
-func TestReplicaViewerWhoLeavesCancelsTheAgent(t *testing.T) {
-	rp := startReplica(t, 200*time.Millisecond, replicaGateway)
+// TestReplicaViewerWhoLeavesResumes: a viewer that closes the stream
+// after its first line leaves the turn running (turns are durable, their
+// logs in the table); asking the edge for the rest from the byte it
+// reached gets the answer's remainder, across every hop and on whichever
+// instance takes it. A viewer that stops its turn by name ends the
+// agent's work.
+func TestReplicaViewerWhoLeavesResumes(t *testing.T) {
+	rp := startReplica(t, 100*time.Millisecond, replicaGateway)
 	resp := replicaPost(t, rp.url+"/", `{"prompt":"a long story","response":"ndjson"}`, "X-Api-Key", rp.apiKey)
+	sid := resp.Header.Get("X-Agentgate-Session-Id")
+	first, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", rp.url+"/sessions/"+sid+"/stream?after="+strconv.Itoa(len(first)), nil)
+	req.Header.Set("X-Api-Key", rp.apiKey)
+	rest, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rest.Body)
+	rest.Body.Close()
+	whole := first + string(b)
+	if rest.StatusCode != http.StatusOK || !strings.Contains(whole, `"it began."`) || !strings.HasSuffix(whole, `{"type":"session","id":"`+sid+`"}`+"\n") {
+		t.Fatalf("the resume through the edge: %d %q; with the first line %q", rest.StatusCode, b, first)
+	}
+	if r := <-rp.reports; r.Err != nil {
+		t.Fatalf("the turn whose viewer left ended with %v, want it to run to its end", r.Err)
+	}
+
+	resp = replicaPost(t, rp.url+"/", `{"prompt":"a long story","response":"ndjson"}`, "X-Api-Key", rp.apiKey)
+	sid = resp.Header.Get("X-Agentgate-Session-Id")
 	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
-	left := time.Now()
 	resp.Body.Close()
+	stopped := time.Now()
+	stop := replicaPost(t, rp.url+"/sessions/"+sid+"/stop", ``, "X-Api-Key", rp.apiKey)
+	stop.Body.Close()
+	if stop.StatusCode != http.StatusNoContent {
+		t.Fatalf("stop: status %d", stop.StatusCode)
+	}
 	select {
 	case r := <-rp.reports:
 		if !errors.Is(r.Err, context.Canceled) {
-			t.Fatalf("the agent's call ended with %v, want it cancelled", r.Err)
+			t.Fatalf("the stopped turn's call ended with %v, want it cancelled", r.Err)
 		}
-		if took := r.Ended.Sub(left); took > 3*time.Second {
-			t.Errorf("the agent's call ended %v after the viewer left", took)
+		if took := r.Ended.Sub(stopped); took > 3*time.Second {
+			t.Errorf("the agent's call ended %v after the stop", took)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("the agent's call never ended")
+		t.Fatal("the stopped turn's call never ended")
 	}
 }
 
