@@ -25,22 +25,25 @@ func (c *countingLogs) Append(ctx context.Context, key, turn string, at int64, d
 	return c.Logs.Append(ctx, key, turn, at, data, ttl)
 }
 
-// TestTurnLogBatchesASharedStoresAppends streams 40 events, 5 ms apart,
-// with the log treated as a shared store whose appends are spaced 50 ms
-// apart: the log holds the answer whole in a handful of batches, while
-// the client gets each event as it comes. A local log takes one batch per
-// flush.
+// TestTurnLogBatchesASharedStoresAppends streams events at a steady pace
+// into a log treated as a shared store, whose appends are spaced apart:
+// the log holds the answer whole in a handful of batches, while the client
+// gets each event as it comes. A local log takes one batch per flush.
 func TestTurnLogBatchesASharedStoresAppends(t *testing.T) {
-	const events, gap = 40, 5 * time.Millisecond
 	for _, tt := range []struct {
 		name           string
+		events         int
+		gap            time.Duration
 		local          bool
 		batch          time.Duration
 		minApp, maxApp int64
 	}{
-		{"a shared store gets a batch every 50 ms", false, 50 * time.Millisecond, 2, 8},
-		{"a local store gets every flush", true, 50 * time.Millisecond, events, events + 2},
+		{"a shared store gets a batch every 50 ms", 40, 5 * time.Millisecond, false, 50 * time.Millisecond, 2, 8},
+		{"a local store gets every flush", 40, 5 * time.Millisecond, true, 50 * time.Millisecond, 40, 42},
+		// The built-in demo model's pace, and the stack's batch spacing.
+		{"a model's pace in batches 100 ms apart", 20, 20 * time.Millisecond, false, 100 * time.Millisecond, 3, 8},
 	} {
+		events, gap := tt.events, tt.gap
 		t.Run(tt.name, func(t *testing.T) {
 			logs := &countingLogs{Logs: limit.NewMemory(nil)}
 			inv := &pipeInvoker{calls: make(chan call, 1)}
