@@ -272,3 +272,26 @@ func TestChatIsOnlyOnWhereConfiguredOrDefaulted(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamDurabilitySettings(t *testing.T) {
+	cfg, err := Load("", env(map[string]string{
+		"AGENTGATE_STREAM_DURABLE":            "false",
+		"AGENTGATE_STREAM_DETACHED_TIMEOUT":   "90s",
+		"AGENTGATE_STREAM_RETAIN":             "1m",
+		"AGENTGATE_STREAM_MAX_RETAINED_BYTES": "1024",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Stream.IsDurable() || cfg.Stream.DetachedTimeout != 90*time.Second || cfg.Stream.Retain != time.Minute || cfg.Stream.MaxRetainedBytes != 1024 {
+		t.Fatalf("from the environment: %+v", cfg.Stream)
+	}
+	if !Default().Stream.IsDurable() {
+		t.Fatal("turns are not durable by default")
+	}
+	bad := Default()
+	bad.Stream.Retain = -time.Second
+	if err := bad.ValidateGateway(); err == nil || !strings.Contains(err.Error(), "stream.retain") {
+		t.Fatalf("a negative stream.retain: %v, want an error naming it", err)
+	}
+}
