@@ -260,9 +260,11 @@ func mb(n int64) float64 { return float64(n) / (1 << 20) }
 // the answer. Once the agent's events stop moving for the idle timeout,
 // the gateway must give up on both ends: cancel the upstream call and end
 // the client's request, which holds a connection, a goroutine and a stream
-// slot of the caller's concurrency limit.
+// slot of the caller's concurrency limit. (A durable turn outlives a
+// client that stops reading as it outlives one that hangs up: the write
+// deadline lets the client go, and the turn runs on into its log.)
 func TestStalledClientIsLetGo(t *testing.T) {
-	cfg := config.Default()
+	cfg := notDurable()
 	cfg.Timeouts.Idle = 500 * time.Millisecond
 	cfg.Timeouts.ShutdownGrace = time.Second
 	fh := newFirehose(50 << 20)
