@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -304,13 +305,34 @@ func (l *turnLog) ship() {
 		data, at := l.pending, l.shipped
 		l.pending = l.spare[:0]
 		l.mu.Unlock()
-		err := l.logs.Append(ctx, l.key, l.id, at, data, l.ttl)
+		err := l.append(ctx, at, data)
 		l.mu.Lock()
 		l.spare = data[:0]
 		if !l.failed(err, "appending to") {
 			l.shipped += int64(len(data))
 		}
 	}
+}
+
+// append appends data at at. A store call that failed may have landed
+// all the same, its answer lost on the way back, or not at all (a timeout
+// on a busy store): the log's size says which, and a batch that did not
+// land is sent once more.
+func (l *turnLog) append(ctx context.Context, at int64, data []byte) error {
+	err := l.logs.Append(ctx, l.key, l.id, at, data, l.ttl)
+	if err == nil || errors.Is(err, limit.ErrLogGone) || errors.Is(err, limit.ErrLogPosition) {
+		return err
+	}
+	r, rerr := l.logs.Read(ctx, l.key, math.MaxInt64, 0)
+	switch {
+	case rerr != nil || !r.Found || r.Turn != l.id:
+		return err
+	case r.Size == at+int64(len(data)):
+		return nil
+	case r.Size == at:
+		return l.logs.Append(ctx, l.key, l.id, at, data, l.ttl)
+	}
+	return err
 }
 
 // failed records a failed store call: the log is cut where it stands and

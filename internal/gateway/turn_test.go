@@ -94,3 +94,52 @@ func TestTurnLogBatchesASharedStoresAppends(t *testing.T) {
 		})
 	}
 }
+
+// flakyLogs fails appends as a busy store does: the first failure after
+// the write landed (its answer lost), the second before it did.
+type flakyLogs struct {
+	limit.Logs
+	calls atomic.Int64
+}
+
+func (f *flakyLogs) Append(ctx context.Context, key, turn string, at int64, data []byte, ttl time.Duration) error {
+	switch f.calls.Add(1) {
+	case 2:
+		if err := f.Logs.Append(ctx, key, turn, at, data, ttl); err != nil {
+			return err
+		}
+		return context.DeadlineExceeded
+	case 4:
+		return context.DeadlineExceeded
+	}
+	return f.Logs.Append(ctx, key, turn, at, data, ttl)
+}
+
+// TestTurnLogRecoversFromALostAppend: an append whose answer was lost, and
+// one that timed out before it landed, leave the log whole.
+func TestTurnLogRecoversFromALostAppend(t *testing.T) {
+	logs := &flakyLogs{Logs: limit.NewMemory(nil)}
+	inv := &pipeInvoker{calls: make(chan call, 1)}
+	srv := newTestServer(t, inv, func(o *Options) { o.Turns, o.TurnsLocal = logs, true })
+	resp, err := http.Post(srv.URL+"/", "application/json", strings.NewReader(`{"prompt":"hi","response":"transformed"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	c := <-inv.calls
+	go func() {
+		for range 6 {
+			c.w.Write([]byte(textEvent))
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.w.Close()
+	}()
+	live, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := logs.Read(t.Context(), turnKey("demo", resp.Header.Get(SessionHeader)), 0, 0)
+	if err != nil || !r.Ended || r.Cut || !bytes.Equal(r.Data, live) {
+		t.Fatalf("the log (ended %v, cut %v, %v) holds %q, the client got %q", r.Ended, r.Cut, err, r.Data, live)
+	}
+}
