@@ -20,8 +20,9 @@ import (
 // AgentCore samples' (image pull, logs, X-Ray, metrics, workload identity,
 // Bedrock models) and, when withRuntime, the runtime itself, from the image
 // agentRuntime.imageUri names or else from one built out of this repository
-// at deploy time. It returns the runtime's ARN, or nil without a runtime.
-func newAgentSide(stack awscdk.Stack, s *Settings, withRuntime bool) (*string, error) {
+// at deploy time, passing on the request headers allow names. It returns
+// the runtime's ARN, or nil without a runtime.
+func newAgentSide(stack awscdk.Stack, s *Settings, withRuntime bool, allow []string) (*string, error) {
 	repo := awsecr.NewRepository(stack, jsii.String("AgentRepository"), &awsecr.RepositoryProps{
 		RepositoryName:  jsii.String(s.AgentRuntime.Repository),
 		ImageScanOnPush: jsii.Bool(true),
@@ -69,6 +70,11 @@ func newAgentSide(stack awscdk.Stack, s *Settings, withRuntime bool) (*string, e
 		NetworkConfiguration:  &awsbedrockagentcore.CfnRuntime_NetworkConfigurationProperty{NetworkMode: jsii.String("PUBLIC")},
 		ProtocolConfiguration: jsii.String("HTTP"),
 		EnvironmentVariables:  &env,
+		// Without an allow-list, AgentCore passes on no custom header: the
+		// agent would never hear who is asking.
+		RequestHeaderConfiguration: &awsbedrockagentcore.CfnRuntime_RequestHeaderConfigurationProperty{
+			RequestHeaderAllowlist: jsii.Strings(allow...),
+		},
 	})
 	// Creating the runtime checks that the role can pull the image, so its
 	// policy must exist first.

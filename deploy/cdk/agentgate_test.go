@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
 // These tests synthesize the app offline, as `cdk synth` does, and read the
@@ -719,6 +721,31 @@ func TestWithoutAnyAgentTheStackBuildsTheAgentAsTheDefaultAgent(t *testing.T) {
 				return fs.SkipDir
 			}
 			return err
+		})
+	}
+}
+
+// TestTheCreatedRuntimeLetsTheGatewaysIdentityHeadersThrough: AgentCore
+// passes on only the custom headers a runtime allow-lists, so the runtime
+// the stack creates lists those the gateway tells its agent who is asking
+// in: the principal's always, and each claim the default agent is sent.
+func TestTheCreatedRuntimeLetsTheGatewaysIdentityHeadersThrough(t *testing.T) {
+	const email = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Email"
+	for _, tc := range []struct {
+		name, gateway string
+		want          []string
+	}{
+		{"without claims, the principal's", "auth: {none: true}", []string{identity.PrincipalHeader, identity.PrincipalKindHeader}},
+		{"with claims, theirs too", "auth: {jwt: {issuer: 'https://idp.example', audience: agentgate}}\nagents: {default: {forwardClaims: {email: " + email + "}}}",
+			[]string{identity.PrincipalHeader, identity.PrincipalKindHeader, email}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := synth(t, func(s *Settings) { gatewayYAML(t, s, tc.gateway) })
+			_, rt := d.main.only(t, "AWS::BedrockAgentCore::Runtime")
+			want, _ := json.Marshal(tc.want)
+			if got := compact(get(t, rt, "RequestHeaderConfiguration", "RequestHeaderAllowlist")); got != string(want) {
+				t.Errorf("requestHeaderAllowlist %s, want %s", got, want)
+			}
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/identity"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -30,8 +31,13 @@ type gatewayPlan struct {
 	limitsTable bool
 	// runtime says the stack creates the agent runtime, the gateway's
 	// default agent: the settings name an image (agentRuntime.imageUri) or
-	// no agent at all, and then the image is built from this repository.
+	// no agent's ARN at all, and then the image is built from this
+	// repository.
 	runtime bool
+	// headerAllowlist is that runtime's requestHeaderAllowlist: the
+	// headers in which the gateway tells its default agent who is asking
+	// (the principal's and those of agents.DEFAULT.forwardClaims).
+	headerAllowlist []string
 }
 
 // Placeholders stand in, for validation only, for values the stack fills in
@@ -74,7 +80,9 @@ func planGateway(s *Settings) (plan gatewayPlan, err error) {
 	if err != nil {
 		return plan, err
 	}
-	plan.runtime = s.AgentRuntime.ImageURI != "" || len(written.Agents) == 0
+	// An agent written without an ARN is the runtime the stack creates,
+	// given gateway settings of its own (forwardClaims, say).
+	plan.runtime = s.AgentRuntime.ImageURI != "" || !anyARN(written.Agents)
 	if err := ownedByStack(written, plan.runtime); err != nil {
 		return plan, err
 	}
@@ -99,7 +107,17 @@ func planGateway(s *Settings) (plan gatewayPlan, err error) {
 	if err := cfg.ValidateGateway(); err != nil {
 		return plan, fmt.Errorf("settings gateway: %w", err)
 	}
+	if plan.runtime {
+		forward, err := identity.NewForward(cfg.Agents[cfg.DefaultAgent].ForwardClaims)
+		if err != nil { // ValidateGateway has checked it
+			return plan, fmt.Errorf("settings gateway.agents.%s.forwardClaims: %w", cfg.DefaultAgent, err)
+		}
+		plan.headerAllowlist = forward.AllowList()
+	}
 	for _, a := range written.Agents {
+		if a.ARN == "" {
+			continue
+		}
 		if !slices.Contains(plan.runtimeARNs, a.ARN) {
 			plan.runtimeARNs = append(plan.runtimeARNs, a.ARN)
 		}
@@ -107,6 +125,16 @@ func planGateway(s *Settings) (plan gatewayPlan, err error) {
 	slices.Sort(plan.runtimeARNs)
 	plan.maxBodyBytes = cfg.Limits.MaxBodyBytes
 	return plan, nil
+}
+
+// anyARN reports whether some agent names a runtime of its own.
+func anyARN(agents map[string]config.Agent) bool {
+	for _, a := range agents {
+		if a.ARN != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // ownedByStack refuses gateway settings that the stack provides itself.

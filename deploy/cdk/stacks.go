@@ -46,7 +46,7 @@ func NewAgentgate(app awscdk.App, s *Settings) (*Agentgate, error) {
 	// writes in us-east-1 and reads here; weak ones would be stack outputs,
 	// and outputs never carry an ARN.
 	awscdk.CrossStackReferences_Of(main).Consume(awscdk.ReferenceStrength_STRONG)
-	runtimeARN, err := newAgentSide(main, s, plan.runtime)
+	runtimeARN, err := newAgentSide(main, s, plan.runtime, plan.headerAllowlist)
 	if err != nil {
 		return nil, err
 	}

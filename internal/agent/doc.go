@@ -23,6 +23,13 @@
 // runs, so a model that fails before its first delta still yields a 200
 // stream ending in the error event; this package does the same.
 //
+// The model is told who is asking (model.Caller) from the custom headers
+// agentgate's gateway sends (internal/identity): the caller's principal
+// and its kind, and any other X-Amzn-Bedrock-AgentCore-Runtime-Custom-*
+// header, such as a forwarded JWT claim. AgentCore passes on only the
+// custom headers the runtime allow-lists, from callers allowed to invoke
+// it, so the agent can believe them as far as it trusts those callers.
+//
 // The package also keeps each runtime session's conversation in memory, as an
 // AgentCore microVM does for its session: bounded per session (MaxMessages),
 // overall (MaxSessions, least recently used first) and in time (IdleTimeout).

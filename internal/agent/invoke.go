@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/telemetry"
 )
@@ -94,7 +95,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 
 	dia, _ := newDialect(inv.Dialect, rec.session) // checked by readInvocation
 	user := model.Message{Role: model.RoleUser, Text: inv.Prompt}
-	req := model.Request{System: s.cfg.System, Messages: append(slices.Clip(history), user), MaxTokens: inv.MaxTokens}
+	req := model.Request{System: s.cfg.System, Messages: append(slices.Clip(history), user), MaxTokens: inv.MaxTokens, Caller: callerOf(r.Header)}
 	rec.status = http.StatusOK
 	// An empty reply is not kept: Bedrock refuses empty text blocks, so
 	// it would break every later call in the session.
@@ -177,6 +178,23 @@ func (s *Server) fail(ctx context.Context, out *sse, dia dialect, rec *record, e
 	// The stream is over either way; a failed write here only means the
 	// client left at the same moment.
 	_ = dia.fail(out)
+}
+
+// callerOf reads who is asking from the custom headers agentgate's gateway
+// sends (identity): the principal, its kind, and every other custom header
+// as a detail named after it, such as a forwarded claim. AgentCore passes
+// on only the custom headers the runtime allow-lists, from whoever may
+// invoke it: the agent believes them as far as it trusts those callers.
+func callerOf(h http.Header) model.Caller {
+	c := model.Caller{Principal: h.Get(identity.PrincipalHeader), Kind: h.Get(identity.PrincipalKindHeader)}
+	for name, values := range h {
+		if !identity.IsCustom(name) || strings.EqualFold(name, identity.PrincipalHeader) || strings.EqualFold(name, identity.PrincipalKindHeader) {
+			continue
+		}
+		c.Details = append(c.Details, model.Detail{Name: name[len(identity.HeaderPrefix):], Value: strings.Join(values, ", ")})
+	}
+	slices.SortFunc(c.Details, func(a, b model.Detail) int { return strings.Compare(a.Name, b.Name) })
+	return c
 }
 
 // requestError is a request refused before its stream starts.

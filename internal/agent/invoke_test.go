@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/model"
 )
 
@@ -312,4 +314,39 @@ func FuzzParseInvocation(f *testing.F) {
 			t.Errorf("fields lost the prompt from %q", body)
 		}
 	})
+}
+
+// TestTheCallerComesFromTheGatewaysHeaders: the principal, its kind and
+// every other custom header reach the model as the caller, sorted by name;
+// other headers are no part of it.
+func TestTheCallerComesFromTheGatewaysHeaders(t *testing.T) {
+	p := &echo{}
+	f := serve(t, Config{Provider: p})
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/invocations", strings.NewReader(promptBody("hi")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{
+		identity.PrincipalHeader: "jwt:0123456789ab:ada", identity.PrincipalKindHeader: "jwt",
+		identity.HeaderPrefix + "Tenant": "acme", identity.HeaderPrefix + "Email": "ada@example.com",
+		"X-Amzn-Bedrock-AgentCore-Runtime-User-Id": "jwt:0123456789ab:ada", "X-Other": "no",
+	} {
+		req.Header.Set(name, value)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := p.last(t).Caller
+	want := model.Caller{Principal: "jwt:0123456789ab:ada", Kind: "jwt",
+		Details: []model.Detail{{Name: "Email", Value: "ada@example.com"}, {Name: "Tenant", Value: "acme"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("caller %+v, want %+v", got, want)
+	}
+
+	f.invoke(t, "", promptBody("hi"))
+	if got := p.last(t).Caller; !reflect.DeepEqual(got, model.Caller{}) {
+		t.Fatalf("a call without the headers has caller %+v, want none", got)
+	}
 }

@@ -24,6 +24,10 @@ type Principal struct {
 	// Method says how the caller authenticated: "apikey", "password",
 	// "jwt" or "none".
 	Method string
+	// Claims are the verified claims of a JWT caller's token, as its JSON
+	// decodes (numbers as json.Number, so none loses a digit); nil for
+	// every other method. They may hold personal data: never log them.
+	Claims map[string]any
 }
 
 // Authenticator checks one kind of credential.

@@ -99,6 +99,7 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 			jwt.WithLeeway(cfg.ClockSkew),
 			jwt.WithTimeFunc(cfg.Now),
 			jwt.WithStrictDecoding(),
+			jwt.WithJSONNumber(),
 		),
 		keys: &keySet{issuer: cfg.Issuer, jwksURL: cfg.JWKSURL, client: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger},
 	}, nil
@@ -226,7 +227,7 @@ func (j *JWT) Authenticate(r *http.Request) (Principal, error) {
 	if err := checkPrincipalName(jwtPrincipal(j.tag, ""), sub); err != nil {
 		return Principal{}, fmt.Errorf("%w: jwt: claim %q %v", ErrInvalidCredentials, j.claim, err)
 	}
-	return Principal{ID: jwtPrincipal(j.tag, sub), Method: "jwt"}, nil
+	return Principal{ID: jwtPrincipal(j.tag, sub), Method: "jwt", Claims: claims}, nil
 }
 
 // jwtShaped reports whether token looks like a compact JWS: three

@@ -143,6 +143,32 @@ func TestJWTPrincipalClaim(t *testing.T) {
 	}
 }
 
+// TestJWTPrincipalCarriesTheVerifiedClaims: the principal holds the
+// token's claims for the gateway to forward, numbers with every digit.
+func TestJWTPrincipalCarriesTheVerifiedClaims(t *testing.T) {
+	clock := newClock()
+	rs := rsaKey("rs-1", 0)
+	p := newIdP(t, rs)
+	j := newJWT(t, p, clock)
+	claims := p.claimsAt(clock.Now())
+	claims["email"] = "alice@example.com"
+	claims["employee"] = json.Number("12345678901234567890")
+	claims["groups"] = []string{"ops", "dev"}
+	got, err := j.Authenticate(request("Authorization", "Bearer "+rs.sign(t, claims, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Claims["email"] != "alice@example.com" || got.Claims["sub"] != "user-123" {
+		t.Errorf("claims %v, want the token's email and sub", got.Claims)
+	}
+	if n, ok := got.Claims["employee"].(json.Number); !ok || n.String() != "12345678901234567890" {
+		t.Errorf("employee = %#v, want the number with every digit", got.Claims["employee"])
+	}
+	if g, ok := got.Claims["groups"].([]any); !ok || len(g) != 2 || g[0] != "ops" {
+		t.Errorf("groups = %#v, want the list", got.Claims["groups"])
+	}
+}
+
 func TestJWTCriticalHeaderIsRefusedBeforeKeysAreFetched(t *testing.T) {
 	clock := newClock()
 	rs := rsaKey("rs-1", 0)

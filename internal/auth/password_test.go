@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -183,7 +184,7 @@ func TestLogin(t *testing.T) {
 				return
 			}
 			got, err := p.Authenticate(request("Authorization", "Bearer "+token))
-			if err != nil || got != (Principal{ID: "user:" + tt.user, Method: "password"}) {
+			if err != nil || !reflect.DeepEqual(got, Principal{ID: "user:" + tt.user, Method: "password"}) {
 				t.Errorf("the token authenticates as %+v, %v", got, err)
 			}
 		})
@@ -551,7 +552,7 @@ func TestLoginTokens(t *testing.T) {
 			if !isKind(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if err == nil && got != (Principal{ID: "user:alice", Method: "password"}) {
+			if err == nil && !reflect.DeepEqual(got, Principal{ID: "user:alice", Method: "password"}) {
 				t.Errorf("principal = %+v, want alice", got)
 			}
 		})

@@ -108,6 +108,11 @@ type Agent struct {
 	// (key:NAME for an API key, user:NAME for a password user, jwt:SUB for
 	// a JWT subject, anonymous on an open gateway, "*" for all).
 	Principals []string `yaml:"principals"`
+	// ForwardClaims maps claims of a caller's JWT to the headers that carry
+	// them to the agent (X-Amzn-Bedrock-AgentCore-Runtime-Custom-*, which
+	// the runtime must allow-list). The caller's principal and its kind
+	// always go, in identity.PrincipalHeader and PrincipalKindHeader.
+	ForwardClaims map[string]string `yaml:"forwardClaims"`
 }
 
 // AWS holds static credentials for the gateway's upstream calls.

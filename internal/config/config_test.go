@@ -199,6 +199,57 @@ func TestValidateNamesTheBadField(t *testing.T) {
 	}
 }
 
+func TestForwardClaimsAreCheckedClaimByClaim(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agentgate.yaml")
+	os.WriteFile(path, []byte(`
+defaultAgent: support
+agents:
+  support:
+    arn: arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/support-abc
+    forwardClaims:
+      email: X-Amzn-Bedrock-AgentCore-Runtime-Custom-Email
+      groups: X-Amzn-Bedrock-AgentCore-Runtime-Custom-Groups
+auth:
+  jwt: {issuer: "https://idp.example", audience: agentgate}
+`), 0o644)
+	cfg, err := Load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.ValidateGateway(); err != nil {
+		t.Fatalf("a valid forwardClaims was refused: %v", err)
+	}
+	if got := cfg.Agents["support"].ForwardClaims["email"]; got != "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Email" {
+		t.Fatalf("forwardClaims.email = %q", got)
+	}
+
+	const email = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Email"
+	for _, tt := range []struct {
+		name   string
+		claims map[string]string
+		noJWT  bool
+		want   string
+	}{
+		{"claims without a JWT issuer", map[string]string{"email": email}, true, "claims come only from JWTs"},
+		{"a header AgentCore would not pass on", map[string]string{"email": "X-User-Email"}, false, `claim "email": "X-User-Email" does not start with X-Amzn-Bedrock-AgentCore-Runtime-Custom-`},
+		{"a header that is the principal's", map[string]string{"email": "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Principal"}, false, "the gateway's own principal header"},
+		{"an empty claim name", map[string]string{"": email}, false, "a claim name is empty"},
+		{"two claims in one header", map[string]string{"email": email, "mail": strings.ToLower(email)}, false, "already carries"},
+	} {
+		t.Run(tt.name+" is refused with the field named", func(t *testing.T) {
+			c := cfg
+			c.Agents = map[string]Agent{"support": {ARN: cfg.Agents["support"].ARN, ForwardClaims: tt.claims}}
+			if tt.noJWT {
+				c.Auth = Auth{None: true}
+			}
+			err := c.ValidateGateway()
+			if err == nil || !strings.Contains(err.Error(), "agents.support.forwardClaims: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want agents.support.forwardClaims: ...%s", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestDefaultsAreValidForTheAgent(t *testing.T) {
 	cfg := Default()
 	if err := cfg.ValidateAgent(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/event"
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
 // RuntimeARN is a parsed AgentCore runtime ARN.
@@ -107,6 +108,7 @@ func (c *Config) ValidateGateway() error {
 		} else if _, err := event.ParseDialect(a.Dialect); err != nil {
 			p.add(field+".dialect", "%v", err)
 		}
+		c.checkForwardClaims(&p, field+".forwardClaims", a.ForwardClaims)
 		c.Agents[name] = a
 	}
 	if len(c.Agents) > 0 {
@@ -186,6 +188,20 @@ func (c *Config) ValidateGateway() error {
 	checkLog(&p, c.Log)
 	checkTelemetry(&p, c.Metrics, c.Tracing)
 	return p.err()
+}
+
+// checkForwardClaims checks an agent's forwarded claims: only a JWT has
+// claims, and each goes in a header of its own that AgentCore passes on.
+func (c *Config) checkForwardClaims(p *problems, field string, claims map[string]string) {
+	if len(claims) == 0 {
+		return
+	}
+	if c.Auth.JWT.Issuer == "" {
+		p.add(field, "claims come only from JWTs: set auth.jwt.issuer, or drop forwardClaims (the principal and its kind are sent without it)")
+	}
+	if _, err := identity.NewForward(claims); err != nil {
+		p.add(field, "%v", err)
+	}
 }
 
 func (c *Config) validateOriginLock(p *problems) {

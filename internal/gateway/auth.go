@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
+	"github.com/agentgate/agentgate/internal/identity"
 )
 
 // principal returns the authenticated caller of ctx.
@@ -197,6 +199,26 @@ func (s *Server) withEdgeCredentials(next http.Handler) http.Handler {
 		}
 		if fetch != "" && trusted {
 			unpackFetch(r.Header, fetch)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withoutAgentHeaders drops every AgentCore custom header the client sent
+// (X-Amzn-Bedrock-AgentCore-Runtime-Custom-*): an agent takes them as the
+// gateway's word about who is asking, and the gateway writes them from
+// verified credentials only (identityHeaders). Upstream requests are built
+// afresh and copy no client header; with this, no handler can even read a
+// client's copy and take it for the gateway's.
+func withoutAgentHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for name := range r.Header {
+			if identity.IsCustom(name) {
+				r = r.WithContext(r.Context())
+				r.Header = r.Header.Clone()
+				maps.DeleteFunc(r.Header, func(name string, _ []string) bool { return identity.IsCustom(name) })
+				break
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

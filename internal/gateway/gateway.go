@@ -18,6 +18,7 @@ import (
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/format"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/limit"
 	"github.com/agentgate/agentgate/internal/session"
 	"github.com/agentgate/agentgate/internal/sse"
@@ -80,6 +81,12 @@ type Options struct {
 	// SendUserID sends the principal upstream as the runtime user id
 	// (needs bedrock-agentcore:InvokeAgentRuntimeForUser).
 	SendUserID bool
+	// ForwardClaims names, per agent, the claims of a JWT caller's token
+	// that go to it and the custom header each goes in (claim → header).
+	// Every agent is told the caller's principal and its kind in
+	// identity.PrincipalHeader and PrincipalKindHeader, whatever the
+	// credential; only JWTs have claims.
+	ForwardClaims map[string]map[string]string
 	// OriginHeader and OriginSecret, when set, refuse requests that lack
 	// the secret header: callers that skipped the edge (CloudFront). A
 	// request that carries it is the edge's, so its
@@ -152,6 +159,7 @@ type Options struct {
 // Server is the gateway's http.Handler.
 type Server struct {
 	opts      Options
+	forward   map[string]identity.Forward
 	log       *slog.Logger
 	tracer    trace.Tracer
 	handler   http.Handler
@@ -213,7 +221,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = telemetry.Discard{}
 	}
-	s := &Server{opts: opts, log: opts.Logger, tracer: opts.Tracer}
+	forward := make(map[string]identity.Forward, len(opts.ForwardClaims))
+	for name, claims := range opts.ForwardClaims {
+		if _, ok := opts.Agents[name]; !ok {
+			return nil, fmt.Errorf("gateway: ForwardClaims: %q is not a configured agent", name)
+		}
+		f, err := identity.NewForward(claims)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: ForwardClaims[%s]: %w", name, err)
+		}
+		forward[name] = f
+	}
+	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer}
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}

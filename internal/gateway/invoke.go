@@ -72,7 +72,7 @@ func (s *Server) serveInvocation(w http.ResponseWriter, r *http.Request, name st
 		return
 	}
 	defer adm.Release()
-	res := s.relay(w, r, name, inv, req, p.ID)
+	res := s.relay(w, r, name, inv, req, p)
 	s.settle(r.Context(), adm, res.tokens)
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/event"
 	"github.com/agentgate/agentgate/internal/format"
 	"github.com/agentgate/agentgate/internal/sse"
@@ -39,7 +40,7 @@ type result struct {
 // event, in four steps: start the upstream call, respond, copy, finish.
 // Every way a stream can end is decided here: completed, client gone, or
 // one terminal error in the format.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, principal string) result {
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv upstream.Invoker, req *invocation, p auth.Principal) result {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	s.opts.Metrics.StreamOpened(name)
@@ -56,7 +57,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 		defer t.run(r.Context(), cancel)()
 	}
 
-	resp, err := s.startUpstream(ctx, inv, req, principal)
+	resp, err := s.startUpstream(ctx, name, inv, req, p)
 	if err != nil {
 		if r.Context().Err() != nil {
 			setOutcome(ctx, "client_gone")
@@ -111,10 +112,10 @@ func (s *Server) streamContext(parent context.Context) (context.Context, *watchd
 	}
 }
 
-// startUpstream invokes the agent. The request's span (or, with tracing
-// off, the caller's own trace context) continues upstream, so the trace
-// joins AgentCore's.
-func (s *Server) startUpstream(ctx context.Context, inv upstream.Invoker, req *invocation, principal string) (*upstream.Response, error) {
+// startUpstream invokes the agent called name as p. The request's span
+// (or, with tracing off, the caller's own trace context) continues
+// upstream, so the trace joins AgentCore's.
+func (s *Server) startUpstream(ctx context.Context, name string, inv upstream.Invoker, req *invocation, p auth.Principal) (*upstream.Response, error) {
 	tc := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, tc)
 	ureq := upstream.Request{
@@ -122,11 +123,26 @@ func (s *Server) startUpstream(ctx context.Context, inv upstream.Invoker, req *i
 		SessionID:   req.sessionID,
 		TraceParent: tc["traceparent"],
 		TraceState:  tc["tracestate"],
+		Headers:     s.identityHeaders(ctx, name, p),
 	}
 	if s.opts.SendUserID {
-		ureq.UserID = principal
+		ureq.UserID = p.ID
 	}
 	return invoke(ctx, inv, ureq)
+}
+
+// identityHeaders tells the agent called name who is asking: p's principal
+// and kind, and the claims of p's token the agent is to be sent. They come
+// from the verified credential alone; any such header the client sent was
+// dropped on arrival (withoutAgentHeaders). A claim that cannot travel
+// whole is left out and logged, its value never.
+func (s *Server) identityHeaders(ctx context.Context, name string, p auth.Principal) http.Header {
+	h, left := s.forward[name].Headers(p.ID, p.Method, p.Claims)
+	for _, o := range left {
+		s.log.Warn("a claim was left out of the agent's headers", "id", requestID(ctx), "agent", name,
+			"claim", o.Claim.Name, "header", o.Claim.Header, "reason", o.Err.Error())
+	}
+	return h
 }
 
 // finish ends the answer as the copy left it: completed (a buffered

@@ -54,7 +54,7 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	mux.Handle("/", s.handleNoRoute())
-	return s.withRequestID(s.withObserve(s.withRequestBounds(s.withOriginLock(s.withEdgeCredentials(s.withCORS(s.withNetwork(s.withCleanPath(mux))))))))
+	return s.withRequestID(s.withObserve(s.withRequestBounds(s.withOriginLock(s.withEdgeCredentials(s.withCORS(s.withNetwork(s.withCleanPath(withoutAgentHeaders(mux)))))))))
 }
 
 // handleNoRoute answers what no route matched: 405 on a known path, else 404.

@@ -68,7 +68,7 @@ func (b *Builtin) Stream(ctx context.Context, req Request, emit func(delta strin
 	for _, m := range req.Messages {
 		in += CountTokens(m.Text)
 	}
-	deltas, out, stop := builtinDeltas(builtinReply(req.Messages), req.MaxTokens)
+	deltas, out, stop := builtinDeltas(builtinReply(req.Messages)+signedIn(req.Caller), req.MaxTokens)
 
 	var timer *time.Timer
 	for i, d := range deltas {
@@ -126,6 +126,40 @@ func builtinReply(msgs []Message) string {
 	} else {
 		fmt.Fprintf(&b, "This is turn %d of our conversation, which you opened with “%s”.", turn, clip(first, builtinQuoteRunes))
 	}
+	return b.String()
+}
+
+// signedIn says who the caller is, as the gateway vouched for them, so that
+// the chain from sign-in to agent shows in the demo: "" when nobody said.
+func signedIn(c Caller) string {
+	if c.Principal == "" {
+		return ""
+	}
+	if c.Kind == "none" {
+		return fmt.Sprintf(" You are not signed in: the gateway is open and calls everyone “%s”.", clip(c.Principal, builtinQuoteRunes))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, " You are signed in as “%s”", clip(c.Principal, builtinQuoteRunes))
+	switch c.Kind {
+	case "apikey":
+		b.WriteString(" with an API key")
+	case "password":
+		b.WriteString(" with a password")
+	case "jwt":
+		b.WriteString(" with a token from your identity provider")
+	}
+	for i, d := range c.Details {
+		switch {
+		case i == 0:
+			b.WriteString(", and the gateway vouches for your ")
+		case i == len(c.Details)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s “%s”", clip(d.Name, builtinQuoteRunes), clip(d.Value, builtinQuoteRunes))
+	}
+	b.WriteString(".")
 	return b.String()
 }
 

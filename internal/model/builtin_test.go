@@ -69,6 +69,34 @@ func TestBuiltinReply(t *testing.T) {
 			want: []string{"“bad bytes [31m next”"},
 			not:  []string{"\x1b", "\n"},
 		},
+		{
+			name: "without a caller it says nothing of one",
+			req:  Request{Messages: []Message{user("hi")}},
+			not:  []string{"signed in"},
+		},
+		{
+			name: "a JWT caller is named with the claims the gateway vouches for",
+			req: Request{Messages: []Message{user("hi")}, Caller: Caller{Principal: "jwt:0123456789ab:ada", Kind: "jwt",
+				Details: []Detail{{"Email", "ada@example.com"}, {"Groups", `["ops"]`}, {"Tenant", "acme"}}}},
+			want: []string{"This is turn 1 of our conversation; write again and I will remember how it began. You are signed in as “jwt:0123456789ab:ada” with a token from your identity provider, " +
+				"and the gateway vouches for your Email “ada@example.com”, Groups “[\"ops\"]” and Tenant “acme”."},
+		},
+		{
+			name: "an API key's caller is named with how they signed in",
+			req:  Request{Messages: []Message{user("hi")}, Caller: Caller{Principal: "key:ci-bot", Kind: "apikey"}},
+			want: []string{"You are signed in as “key:ci-bot” with an API key."},
+		},
+		{
+			name: "an open gateway's caller is told so",
+			req:  Request{Messages: []Message{user("hi")}, Caller: Caller{Principal: "anonymous", Kind: "none"}},
+			want: []string{"You are not signed in: the gateway is open and calls everyone “anonymous”."},
+		},
+		{
+			name: "a caller's details are quoted clipped, on one line",
+			req:  Request{Messages: []Message{user("hi")}, Caller: Caller{Principal: "user:ada", Kind: "password", Details: []Detail{{"Bio", long + "\nX"}}}},
+			want: []string{"with a password, and the gateway vouches for your Bio “" + strings.Repeat("é", builtinQuoteRunes) + "…”."},
+			not:  []string{"\n"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

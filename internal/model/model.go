@@ -32,6 +32,25 @@ type Request struct {
 	Messages []Message
 	// MaxTokens caps the reply; zero leaves the provider's default.
 	MaxTokens int
+	// Caller is who is asking, as whoever invoked the agent vouched for
+	// them; zero when nobody said. The built-in model says it back; the
+	// others do not pass it to their model.
+	Caller Caller
+}
+
+// Caller is the signed-in user behind a request.
+type Caller struct {
+	// Principal names them (key:NAME, user:NAME, jwt:TAG:SUB, anonymous)
+	// and Kind says how they signed in (apikey, password, jwt, none).
+	Principal, Kind string
+	// Details are further facts about them, such as the claims of their
+	// token, each named after the header that brought it.
+	Details []Detail
+}
+
+// Detail is one fact about a Caller.
+type Detail struct {
+	Name, Value string
 }
 
 // Usage counts the tokens one call consumed.

@@ -82,6 +82,12 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 	if err != nil {
 		return nil, err
 	}
+	claims := map[string]map[string]string{}
+	for name, a := range cfg.Agents {
+		if len(a.ForwardClaims) > 0 {
+			claims[name] = a.ForwardClaims
+		}
+	}
 	network, err := newNetwork(cfg.Network)
 	if err != nil {
 		return nil, err
@@ -116,6 +122,7 @@ func (p *parts) gateway(ctx context.Context, cfg config.Config, issuer *session.
 		Auth:                  authn,
 		Login:                 p.login,
 		SendUserID:            cfg.SendUserID,
+		ForwardClaims:         claims,
 		OriginHeader:          cfg.OriginLock.Header,
 		OriginSecret:          cfg.OriginLock.Secret,
 		PreviousOriginSecrets: cfg.OriginLock.PreviousSecrets,

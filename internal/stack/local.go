@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/agentcorelocal"
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/identity"
 	"github.com/agentgate/agentgate/internal/model"
 
 	"go.opentelemetry.io/otel/trace"
@@ -89,6 +90,15 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 		}
 		cfg.Auth.None = true
 	}
+	// The demo agent is told what agents.demo.forwardClaims says, and its
+	// runtime lets those headers through unless the configuration gives
+	// the emulator an allow-list of its own (to rehearse one that lacks
+	// them, say).
+	demoClaims := cfg.Agents[DemoAgent].ForwardClaims
+	forward, err := identity.NewForward(demoClaims)
+	if err != nil {
+		return nil, fmt.Errorf("agents.%s.forwardClaims: %w", DemoAgent, err)
+	}
 	gwLn, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("gateway listen %s: %w", opts.Listen, err)
@@ -118,10 +128,13 @@ func StartLocal(ctx context.Context, cfg config.Config, opts LocalOptions) (*Loc
 	cfg.Emulator.Listen = emuLn.Addr().String()
 	cfg.Emulator.AccessKeyID, cfg.Emulator.SecretAccessKey = keyID, secret
 	cfg.Emulator.Runtimes = []config.Runtime{{ARN: demoARN, URL: l.AgentURL}}
+	if cfg.Emulator.HeaderAllowlist == nil {
+		cfg.Emulator.Runtimes[0].HeaderAllowlist = forward.AllowList()
+	}
 	cfg.Agent.Listen = agentLn.Addr().String()
 	cfg.Listen = gwLn.Addr().String()
 	cfg.AWS = config.AWS{AccessKeyID: keyID, SecretAccessKey: secret}
-	cfg.Agents = map[string]config.Agent{DemoAgent: {ARN: demoARN, Region: "us-east-1", Endpoint: l.EmulatorURL}}
+	cfg.Agents = map[string]config.Agent{DemoAgent: {ARN: demoARN, Region: "us-east-1", Endpoint: l.EmulatorURL, ForwardClaims: demoClaims}}
 	cfg.DefaultAgent = DemoAgent
 	cfg.Metrics.Listen = "" // each server's metrics on its own address
 	if cfg.Sessions.Key == "" {

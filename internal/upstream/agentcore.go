@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/agentgate/agentgate/internal/sdkhttp"
 )
@@ -182,7 +183,7 @@ func (a *AgentCore) Invoke(ctx context.Context, req Request) (*Response, error) 
 		TraceState:       optional(req.TraceState),
 		Baggage:          optional(req.Baggage),
 	}
-	out, err := a.client.InvokeAgentRuntime(ctx, in)
+	out, err := a.client.InvokeAgentRuntime(ctx, in, withHeaders(req.Headers))
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
@@ -194,6 +195,19 @@ func (a *AgentCore) Invoke(ctx context.Context, req Request) (*Response, error) 
 		resp.SessionID = *out.RuntimeSessionId
 	}
 	return resp, nil
+}
+
+// withHeaders adds h to the request at the build step, before the SDK
+// signs it (finalize), so SigV4 covers them; InvokeAgentRuntimeInput has
+// no field for custom headers.
+func withHeaders(h http.Header) func(*bedrockagentcore.Options) {
+	return func(o *bedrockagentcore.Options) {
+		for name, values := range h {
+			for _, v := range values {
+				o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue(name, v))
+			}
+		}
+	}
 }
 
 // StopSession calls StopRuntimeSession.

@@ -2,13 +2,18 @@ package upstream
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/agentgate/agentgate/internal/agentcorelocal"
 )
 
 const testARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/agent-x"
@@ -91,5 +96,61 @@ func TestTheEnvironmentsEndpointIsHonoured(t *testing.T) {
 	}
 	if err := a.Check(context.Background()); err != nil || pings.Load() != 1 {
 		t.Fatalf("Check: %v, %d pings at the environment's endpoint; want it reached once", err, pings.Load())
+	}
+}
+
+// TestHeadersReachTheAgentSignedThroughTheEmulator: the extra headers of a
+// Request travel with the SDK's InvokeAgentRuntime, inside its SigV4
+// signature, which the emulator verifies, and an allow-listing runtime
+// passes them on.
+func TestHeadersReachTheAgentSignedThroughTheEmulator(t *testing.T) {
+	const (
+		email  = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Email"
+		keyID  = "AKIDUPSTREAMTEST0001"
+		secret = "c2VjcmV0LWZvci10aGUtdXBzdHJlYW0tdGVzdA"
+	)
+	seen := make(chan http.Header, 1)
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: \"hi\"\n\n")
+	}))
+	defer agent.Close()
+	em, err := agentcorelocal.New(agentcorelocal.Config{Region: "us-east-1", AccessKeyID: keyID, SecretAccessKey: secret,
+		Runtimes: []agentcorelocal.Runtime{{ARN: testARN, URL: agent.URL, HeaderAllowlist: []string{email}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := make(chan string, 1)
+	emSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, list, _ := strings.Cut(r.Header.Get("Authorization"), "SignedHeaders=")
+		list, _, _ = strings.Cut(list, ",")
+		signed <- list
+		em.ServeHTTP(w, r)
+	}))
+	defer emSrv.Close()
+	defer emSrv.CloseClientConnections()
+
+	a, err := NewAgentCore(context.Background(), AgentCoreConfig{ARN: testARN, Region: "us-east-1", Endpoint: emSrv.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.Invoke(context.Background(), Request{Payload: []byte(`{"prompt":"hi"}`), SessionID: strings.Repeat("s", 40),
+		Headers: http.Header{email: {"ada@example.com"}, "X-Amzn-Bedrock-Agentcore-Runtime-Custom-Unlisted": {"no"}}})
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if list := <-signed; !slices.Contains(strings.Split(list, ";"), strings.ToLower(email)) {
+		t.Errorf("SignedHeaders=%s leaves out %s", list, email)
+	}
+	h := <-seen
+	if got := h.Get(email); got != "ada@example.com" {
+		t.Errorf("the agent got %s %q, want the request's", email, got)
+	}
+	if got := h.Get("X-Amzn-Bedrock-Agentcore-Runtime-Custom-Unlisted"); got != "" {
+		t.Errorf("a header the runtime does not allow-list reached the agent: %q", got)
 	}
 }

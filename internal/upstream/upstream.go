@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 )
 
@@ -23,6 +24,11 @@ type Request struct {
 	UserID string
 	// TraceParent, TraceState and Baggage carry W3C trace context upstream.
 	TraceParent, TraceState, Baggage string
+	// Headers are more headers for the agent: AgentCore custom headers
+	// (X-Amzn-Bedrock-AgentCore-Runtime-Custom-*) that tell it who is
+	// asking. They are signed with the rest of the request; the runtime
+	// passes on those it allow-lists.
+	Headers http.Header
 }
 
 // Response is a started invocation. The caller reads Body as the agent

@@ -57,8 +57,25 @@ func NewIdP(t testing.TB, audience string) *IdP {
 // Token issues a JWT for sub, valid for an hour.
 func (p *IdP) Token(t testing.TB, sub string) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": p.URL, "aud": p.Audience, "sub": sub, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	return p.TokenWith(t, sub, nil)
+}
+
+// TokenWith issues a JWT for sub, valid for an hour, that carries claims
+// besides the registered ones; they may not override iss, aud, sub, iat
+// or exp.
+func (p *IdP) TokenWith(t testing.TB, sub string, claims map[string]any) string {
+	t.Helper()
+	all := jwt.MapClaims{}
+	for k, v := range claims {
+		all[k] = v
+	}
+	for k, v := range map[string]any{"iss": p.URL, "aud": p.Audience, "sub": sub, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()} {
+		if _, ok := claims[k]; ok {
+			t.Fatalf("authtest: TokenWith sets %s itself", k)
+		}
+		all[k] = v
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, all)
 	tok.Header["kid"] = "k1"
 	s, err := tok.SignedString(p.key)
 	if err != nil {
