@@ -460,8 +460,14 @@ func (d *DynamoDB) get(ctx context.Context, pk string) (map[string]types.Attribu
 	return item, err
 }
 
+// getOnce reads the item. A read is not cut short when ctx ends (a
+// resumer that went away): it ends within the timeout all the same, and a
+// connection dropped mid-request costs a new one (and crashes dynalite).
 func (d *DynamoDB) getOnce(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
-	cctx, cancel := context.WithTimeout(ctx, d.timeout())
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout())
 	defer cancel()
 	out, err := d.client.GetItem(cctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(d.table),
