@@ -45,6 +45,10 @@ func (s *Server) handleInvoke(from agentFrom) http.Handler {
 			s.writeError(w, r, aerr)
 			return
 		}
+		if r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" {
+			s.reconnect(w, r, name)
+			return
+		}
 		req, err := s.decodeInvocation(w, r)
 		if err != nil {
 			s.fail(w, r, nil, name, err)

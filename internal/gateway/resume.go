@@ -244,3 +244,25 @@ func (s *Server) stopTurn(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// reconnect serves an EventSource that reconnects to a GET invocation
+// (it sends Last-Event-ID and repeats the URL): the rest of the turn of
+// the session the URL names, rather than a new turn with the same prompt.
+// Without a session in the URL there is no turn to find: 204, which tells
+// an EventSource to stop reconnecting.
+func (s *Server) reconnect(w http.ResponseWriter, r *http.Request, agent string) {
+	id := r.URL.Query().Get("runtimeSessionId")
+	if id == "" {
+		id = r.Header.Get(SessionHeader)
+	}
+	if id == "" {
+		noTurn(w, r)
+		return
+	}
+	if err := s.checkSession(owner(principal(r.Context())), id); err != nil {
+		s.writeError(w, r, callerError(err))
+		return
+	}
+	state(r.Context()).session = id
+	s.resume(w, r, agent, id, false)
+}

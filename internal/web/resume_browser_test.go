@@ -105,3 +105,80 @@ func TestChatPageResumesADroppedAnswer(t *testing.T) {
 	}
 	t.Logf("cut at 700 bytes, the page resumed and shows the %d-character answer once", len(a.Text))
 }
+
+// TestEventSourceResumesByItself opens a GET invocation in an EventSource
+// behind a proxy that cuts it mid-answer: the browser reconnects by itself
+// with Last-Event-ID, the gateway sends the rest of that turn rather than
+// starting another, and once the answer is whole the next reconnect gets
+// 204, which stops the EventSource. Its events are the answer's, each
+// once.
+func TestEventSourceResumesByItself(t *testing.T) {
+	chromium := findChromium(t)
+	cfg := config.Default()
+	cfg.Agent.Builtin.Delay = 15 * time.Millisecond
+	stackCtx, stopStack := context.WithCancel(context.Background())
+	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		stopStack()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopStack()
+		if err := l.Wait(); err != nil {
+			t.Errorf("servers stopped with %v", err)
+		}
+	})
+	// A session to continue: EventSource repeats its URL, which names it.
+	resp, err := http.Post(l.URL+"/", "application/json", strings.NewReader(`{"prompt":"hi","response":"transformed"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	sid := resp.Header.Get("X-Agentgate-Session-Id")
+
+	proxy := testenv.StartCuttingProxy(t, strings.TrimPrefix(l.URL, "http://"), "GET /?prompt", 900)
+	ctx := startBrowser(t, chromium)
+	sctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, chromedp.Navigate(proxy.URL()+"/chat")); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Armed.Store(true)
+	type result struct {
+		Data    []string `json:"data"`
+		Opens   int      `json:"opens"`
+		Timeout bool     `json:"timeout"`
+	}
+	got, err := chromedp.Run(sctx, chromedp.Evaluate[result](`new Promise((resolve) => {
+		const es = new EventSource("/?prompt=Tell+me+more&response=original&runtimeSessionId=`+sid+`");
+		const data = [];
+		let opens = 0;
+		es.onopen = () => opens++;
+		es.onmessage = (e) => data.push(e.data);
+		es.onerror = () => { if (es.readyState === EventSource.CLOSED) resolve({data, opens}); };
+		setTimeout(() => { es.close(); resolve({data, opens, timeout: true}); }, 30000);
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Timeout || proxy.Cuts.Load() != 1 || got.Opens < 2 {
+		t.Fatalf("the EventSource: %d opens, %d cuts, stopped by itself %v", got.Opens, proxy.Cuts.Load(), !got.Timeout)
+	}
+	resp, err = http.Get(l.URL + "/sessions/" + sid + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var want []string
+	for _, line := range strings.Split(string(kept), "\n") {
+		if d, ok := strings.CutPrefix(line, "data: "); ok {
+			want = append(want, d)
+		}
+	}
+	if len(want) < 10 || strings.Join(got.Data, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("the EventSource got %d events:\n%s\nthe answer has %d:\n%s", len(got.Data), strings.Join(got.Data, "\n"), len(want), strings.Join(want, "\n"))
+	}
+	t.Logf("cut once, the EventSource reconnected %d times and got the %d events once each", got.Opens-1, len(got.Data))
+}
