@@ -75,6 +75,7 @@ type turn struct {
 	gone      atomic.Bool
 	leaveOnce sync.Once
 	mu        sync.Mutex
+	ended     bool        // the stream is over: no timer starts
 	timer     *time.Timer // the detached timeout, once the client left
 	poll      *time.Timer // asks the store whether another instance stopped it
 }
@@ -136,6 +137,7 @@ func (t *turn) run(clientCtx context.Context, cancel context.CancelCauseFunc) fu
 	return func() {
 		stopAfter()
 		t.mu.Lock()
+		t.ended = true
 		if t.timer != nil {
 			t.timer.Stop()
 		}
@@ -156,6 +158,9 @@ func (t *turn) leave() {
 		t.gone.Store(true)
 		t.mu.Lock()
 		defer t.mu.Unlock()
+		if t.ended {
+			return
+		}
 		t.timer = time.AfterFunc(t.s.opts.DetachedTimeout, func() { t.cancel(errDetachedTimeout) })
 	})
 }
