@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,7 +278,10 @@ func TestDurableTurnOutlivesItsClient(t *testing.T) {
 }
 
 func TestDurableTurnStops(t *testing.T) {
-	const runs, maxDelay = 3, 100 * time.Millisecond
+	// The median of the runs is held to 100 ms, so that one run slowed by
+	// a busy machine does not fail the test; a stop that does not reach
+	// the model within a second fails it at once.
+	const runs, maxDelay, maxEach = 5, 100 * time.Millisecond, time.Second
 	pm := &parkedModel{cancelled: make(chan time.Time, 1)}
 	l := startLocal(t, LocalOptions{Provider: pm})
 	for _, tc := range []struct {
@@ -289,7 +293,7 @@ func TestDurableTurnStops(t *testing.T) {
 		{"DELETE of the session ends its turn", "DELETE", "/sessions/%s", false},
 	} {
 		t.Run(tc.name+" within "+maxDelay.String(), func(t *testing.T) {
-			var worst time.Duration
+			var took []time.Duration
 			for range runs {
 				sid, s, resp := startTurn(t, l.URL)
 				s.waitFor(parkedDelta, 0)
@@ -303,7 +307,11 @@ func TestDurableTurnStops(t *testing.T) {
 				}
 				select {
 				case ended := <-pm.cancelled:
-					worst = max(worst, ended.Sub(start))
+					if d := ended.Sub(start); d > maxEach {
+						t.Fatalf("a stop took %v to reach the model", d)
+					} else {
+						took = append(took, d)
+					}
 				case <-time.After(5 * time.Second):
 					t.Fatal("the model was never cancelled")
 				}
@@ -313,9 +321,11 @@ func TestDurableTurnStops(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("worst of %d: the model was cancelled %v after the stop was sent", runs, worst)
-			if worst > maxDelay {
-				t.Fatalf("a stop took %v to reach the model, want at most %v", worst, maxDelay)
+			slices.Sort(took)
+			median := took[len(took)/2]
+			t.Logf("of %d runs the model was cancelled %v after the stop was sent (median %v)", runs, took, median)
+			if median > maxDelay {
+				t.Fatalf("a stop took %v to reach the model (median of %d), want at most %v", median, runs, maxDelay)
 			}
 		})
 	}
