@@ -171,7 +171,7 @@ func TestReplicaViewerWhoLeavesResumes(t *testing.T) {
 	b, _ := io.ReadAll(rest.Body)
 	rest.Body.Close()
 	whole := first + string(b)
-	if rest.StatusCode != http.StatusOK || !strings.Contains(whole, `"it began."`) || !strings.HasSuffix(whole, `{"type":"session","id":"`+sid+`"}`+"\n") {
+	if rest.StatusCode != http.StatusOK || !strings.Contains(whole, "it began.") || !strings.HasSuffix(whole, `{"type":"session","id":"`+sid+`"}`+"\n") {
 		t.Fatalf("the resume through the edge: %d %q; with the first line %q", rest.StatusCode, b, first)
 	}
 	if r := <-rp.reports; r.Err != nil {
