@@ -81,15 +81,16 @@ type gatewayProc struct {
 	url string
 }
 
-// startGatewayProc runs bin serve with the configuration env describes,
-// its log thrown away, and waits until it answers /healthz.
-func startGatewayProc(bin, emulatorURL string, k keys) (*gatewayProc, error) {
+// startGatewayProc runs bin serve with the configuration gatewayEnv
+// describes and env adds, its log thrown away, and waits until it answers
+// /healthz.
+func startGatewayProc(bin, emulatorURL string, k keys, env ...string) (*gatewayProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(baseEnv(), gatewayEnv(emulatorURL, k, addr)...)
+	cmd.Env = append(append(baseEnv(), gatewayEnv(emulatorURL, k, addr)...), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -60,14 +60,16 @@ type options struct {
 	tpSizes    []int
 	throughput throughputOptions
 	gateway    string
-	memStreams []int
-	memModes   []string
-	memPerHost int
-	startups   int
-	out        string
-	cpuProfile string
-	memProfile string
-	role       string
+	// peersEphemeral adds the gateway with durable turns off to the peers.
+	peersEphemeral bool
+	memStreams     []int
+	memModes       []string
+	memPerHost     int
+	startups       int
+	out            string
+	cpuProfile     string
+	memProfile     string
+	role           string
 	// set are the flags given on the command line, by name, as given;
 	// effective every flag's value in force, -quick applied.
 	set, effective map[string]string
@@ -95,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.throughput.warmup, "tp-warmup", 500*time.Millisecond, "warm-up of each throughput run")
 	fs.DurationVar(&o.throughput.window, "tp-window", 3*time.Second, "measurement window of each throughput run")
 	fs.StringVar(&o.gateway, "gateway", "child", "where the throughput and invocation runs put the gateway: `child` (the built binary, CPU read from /proc) or inproc")
+	fs.BoolVar(&o.peersEphemeral, "peers-ephemeral", false, "add to the peer phase the gateway with durable turns off (stream.durable: false)")
 	memStreams := fs.String("mem-streams", "1000,10000", "idle `streams` of the memory phase")
 	memModes := fs.String("mem-modes", "original,transformed,openai", "gateway `modes` of the memory phase")
 	fs.IntVar(&o.memPerHost, "mem-per-host", 2000, "idle streams per emulator port (the SDK caps connections per host at 2,048)")

@@ -37,6 +37,10 @@ const (
 	relayNginx     = "nginx"
 	relayHTTPUtil  = "httputil"
 	relayAgentgate = "agentgate"
+	// relayEphemeral is the same gateway with durable turns off
+	// (-peers-ephemeral): the difference is what teeing each answer into
+	// its turn log costs.
+	relayEphemeral = "agentgate-ephemeral"
 )
 
 // relay is one relay of the peer phase, running as processes of its own.
@@ -279,15 +283,16 @@ func startRevProxy(bin, agentURL string, client *http.Client) (*relay, error) {
 }
 
 // startAgentgateRelay runs `agentgate serve`, built at bin, with the agent
-// as its AgentCore endpoint.
-func startAgentgateRelay(bin, agentURL string, k keys, client *http.Client) (*relay, error) {
-	proc, err := startGatewayProc(bin, agentURL, k)
+// as its AgentCore endpoint, as relay name; env is added to its
+// configuration.
+func startAgentgateRelay(name, bin, agentURL string, k keys, client *http.Client, env ...string) (*relay, error) {
+	proc, err := startGatewayProc(bin, agentURL, k, env...)
 	if err != nil {
-		return nil, fmt.Errorf("agentgate: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	pid := proc.cmd.Process.Pid
 	p := gatewayPath{mode: modeOriginal, url: proc.url, agent: benchAgent, client: client}
-	return &relay{name: relayAgentgate, path: renamed{p, relayAgentgate},
+	return &relay{name: name, path: renamed{p, name},
 		pids: func() []int { return []int{pid} }, stop: proc.stop}, nil
 }
 
@@ -342,10 +347,17 @@ func runPeers(ctx context.Context, clk clock, bin, revBin, dir, agentURL string,
 	} else {
 		relays = append(relays, r)
 	}
-	if r, err := startAgentgateRelay(bin, agentURL, k, client); err != nil {
+	if r, err := startAgentgateRelay(relayAgentgate, bin, agentURL, k, client); err != nil {
 		notes = append(notes, "peers: "+err.Error())
 	} else {
 		relays = append(relays, r)
+	}
+	if o.peersEphemeral {
+		if r, err := startAgentgateRelay(relayEphemeral, bin, agentURL, k, client, "AGENTGATE_STREAM_DURABLE=false"); err != nil {
+			notes = append(notes, "peers: "+err.Error())
+		} else {
+			relays = append(relays, r)
+		}
 	}
 	for _, n := range notes {
 		logf("%s", n)

@@ -391,25 +391,43 @@ func peerTable(ps []peerResult) string {
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	b.WriteString("| | nginx | Go httputil | agentgate `original` | agentgate × nginx | agentgate × httputil | goal |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
+	eph, hasEph := peerFor(ps, relayEphemeral)
+	eHead, eRule := "", ""
+	if hasEph {
+		// The gateway with durable turns off, and durable over it.
+		eHead, eRule = " agentgate, turns not durable | durable × not |", "---:|---:|"
+	}
+	b.WriteString("| | nginx | Go httputil | agentgate `original` | agentgate × nginx | agentgate × httputil |" + eHead + " goal |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|" + eRule + "---|\n")
 	row := func(name, format string, get func(peerResult) float64, goal string) {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", name,
+		e := ""
+		if hasEph {
+			e = " " + cell(true, format, get(eph)) + " | " + x(true, get(gw), get(eph)) + " |"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |%s %s |\n", name,
 			cell(hasNginx, format, get(nginx)), cell(hasGo, format, get(goproxy)), cell(hasGW, format, get(gw)),
-			x(hasNginx, get(gw), get(nginx)), x(hasGo, get(gw), get(goproxy)), goal)
+			x(hasNginx, get(gw), get(nginx)), x(hasGo, get(gw), get(goproxy)), e, goal)
 	}
 	row("time to first byte p50, 1 stream (ms)", "%.3f", func(p peerResult) float64 { return p.TTFB.P50 }, "≤ nginx + 0.3 ms")
 	if hasNginx {
-		fmt.Fprintf(&b, "| time to first byte p50, added over nginx (ms) | — | %s | %s | | | ≤ +0.3 ms |\n",
-			cell(hasGo, "%+.3f", goproxy.TTFB.P50-nginx.TTFB.P50), cell(hasGW, "%+.3f", gw.TTFB.P50-nginx.TTFB.P50))
+		e := ""
+		if hasEph {
+			e = " " + cell(true, "%+.3f", eph.TTFB.P50-nginx.TTFB.P50) + " | |"
+		}
+		fmt.Fprintf(&b, "| time to first byte p50, added over nginx (ms) | — | %s | %s | | |%s ≤ +0.3 ms |\n",
+			cell(hasGo, "%+.3f", goproxy.TTFB.P50-nginx.TTFB.P50), cell(hasGW, "%+.3f", gw.TTFB.P50-nginx.TTFB.P50), e)
 	}
 	row("time to first byte p99, 1 stream (ms)", "%.3f", func(p peerResult) float64 { return p.TTFB.P99 }, "")
 	row("CPU-µs per event, 100 paced streams (50 events/s each)", "%.1f", func(p peerResult) float64 { return p.PacedCPU }, "≤ Go httputil's")
 	row("CPU-µs per event, unpaced, 8 streams of 64 B events", "%.2f", func(p peerResult) float64 { return p.UnpacedCPU }, "≤ nginx's")
 	row("events/s, unpaced, 8 streams of 64 B events", "%.0f", func(p peerResult) float64 { return p.UnpacedRate }, "")
 	row("peak RSS, 100 paced streams (MiB)", "%.1f", func(p peerResult) float64 { return p.PeakRSSMiB }, "≤ 25 MiB")
-	fmt.Fprintf(&b, "| errors | %s | %s | %s | | | 0 |\n",
-		cell(hasNginx, "%.0f", float64(nginx.Errors)), cell(hasGo, "%.0f", float64(goproxy.Errors)), cell(hasGW, "%.0f", float64(gw.Errors)))
+	e := ""
+	if hasEph {
+		e = fmt.Sprintf(" %d | |", eph.Errors)
+	}
+	fmt.Fprintf(&b, "| errors | %s | %s | %s | | |%s 0 |\n",
+		cell(hasNginx, "%.0f", float64(nginx.Errors)), cell(hasGo, "%.0f", float64(goproxy.Errors)), cell(hasGW, "%.0f", float64(gw.Errors)), e)
 	return b.String()
 }
 
