@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"bytes"
 	"io"
 	"strconv"
 )
@@ -46,7 +45,7 @@ func (iw *IDWriter) Write(p []byte) (int, error) {
 	out := iw.buf[:0]
 	rest := p
 	for len(rest) > 0 {
-		i := bytes.IndexAny(rest, "\r\n")
+		i := lineEnd(rest)
 		if i < 0 {
 			out = append(out, rest...)
 			iw.inLine, iw.afterCR = true, false
@@ -86,10 +85,19 @@ func (iw *IDWriter) appendID(out []byte) []byte {
 	at := iw.pos + int64(len(out))
 	// "id: " + digits + "\n", then the dispatching byte.
 	d := 1
-	for len(strconv.FormatInt(at+int64(5+d+1), 10)) != d {
+	for digits(at+int64(5+d+1)) != d {
 		d++
 	}
 	out = append(out, "id: "...)
 	out = strconv.AppendInt(out, at+int64(5+d+1), 10)
 	return append(out, '\n')
+}
+
+// digits returns how many decimal digits n >= 0 has.
+func digits(n int64) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }

@@ -1,6 +1,7 @@
 package sse_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,6 +42,25 @@ func BenchmarkWriteEvent(b *testing.B) {
 		if err := sse.WriteEvent(&sink, "delta", data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIDWriter writes one event a write, as a durable turn's
+// stream does when the agent is paced, far into the stream (ids of
+// several digits).
+func BenchmarkIDWriter(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
+			ev := []byte(strandsEvent(size))
+			iw := sse.NewIDWriter(discard{}, 1<<20)
+			b.SetBytes(int64(len(ev)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := iw.Write(ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
