@@ -70,6 +70,30 @@ func IsEventStream(n Name) bool {
 	return true // the others, and original for an unknown name, as New
 }
 
+// ContentType returns the Content-Type of the format named n, as its
+// encoder's ContentType does, without making one.
+func ContentType(n Name) string {
+	switch n {
+	case Transformed:
+		return "text/plain; charset=utf-8"
+	case NDJSON:
+		return "application/x-ndjson"
+	case OpenAIJSON, ResponsesJSON:
+		return "application/json"
+	}
+	return "text/event-stream; charset=utf-8"
+}
+
+// Announce returns the header, and its value, with which the format named
+// n names itself beside Content-Type, as its encoder does as an
+// Announcer; ok is false for a format that does not.
+func Announce(n Name) (header, value string, ok bool) {
+	if n == UI {
+		return UIStreamHeader, UIStreamVersion, true
+	}
+	return "", "", false
+}
+
 // Parse returns the format named s, or an error that lists the valid ones.
 func Parse(s string) (Name, error) {
 	if slices.Contains(Names, Name(s)) {

@@ -26,6 +26,30 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestContentTypeAndAnnounceByNameAreTheEncoders(t *testing.T) {
+	names := []format.Name{format.Original, format.Transformed, format.NDJSON, format.OpenAI, format.OpenAIJSON,
+		format.Responses, format.ResponsesJSON, format.UI, format.AGUI, "unknown"}
+	for _, n := range names {
+		for _, passthrough := range []bool{false, true} {
+			enc := format.New(n, &bytes.Buffer{}, format.Options{AGUI: format.AGUIRun{Passthrough: passthrough}})
+			if got, want := format.ContentType(n), enc.ContentType(); got != want {
+				t.Errorf("ContentType(%q) = %q, its encoder's is %q", n, got, want)
+			}
+			h, v, ok := format.Announce(n)
+			a, isAnnouncer := enc.(format.Announcer)
+			if ok != isAnnouncer {
+				t.Errorf("Announce(%q) ok = %v, its encoder an Announcer: %v", n, ok, isAnnouncer)
+				continue
+			}
+			if ok {
+				if wh, wv := a.Announce(); h != wh || v != wv {
+					t.Errorf("Announce(%q) = %q, %q, its encoder's %q, %q", n, h, v, wh, wv)
+				}
+			}
+		}
+	}
+}
+
 func TestFromAccept(t *testing.T) {
 	tests := []struct {
 		name   string
