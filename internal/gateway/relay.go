@@ -84,8 +84,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, name string, req
 	if s.opts.Turns == nil {
 		return req.encoder(w), nil
 	}
-	// The meta of the turn comes from an encoder of the same format.
-	t := s.startTurn(r, name, req, format.New(req.format, io.Discard, req.options))
+	t := s.startTurn(r, name, req)
 	return req.encoder(t.writer(w, format.IsEventStream(req.format))), t
 }
 

@@ -64,6 +64,21 @@ type turnMeta struct {
 	Value       string      `json:"v,omitempty"`
 }
 
+// metas holds each format's turnMeta, as JSON, once made.
+var metas sync.Map // format.Name → string
+
+// metaOf returns the turnMeta of an answer in format f, as JSON.
+func metaOf(f format.Name) string {
+	if m, ok := metas.Load(f); ok {
+		return m.(string)
+	}
+	meta := turnMeta{Format: f, ContentType: format.ContentType(f)}
+	meta.Header, meta.Value, _ = format.Announce(f)
+	m, _ := json.Marshal(meta)
+	metas.Store(f, string(m))
+	return string(m)
+}
+
 // turn is one durable turn while it runs.
 type turn struct {
 	s      *Server
@@ -84,18 +99,13 @@ type turn struct {
 // not durable. The log is opened at once for a memory store, and first
 // thing on the shipping goroutine for a shared one, off the way of the
 // first byte.
-func (s *Server) startTurn(r *http.Request, agent string, req *invocation, enc format.Encoder) *turn {
+func (s *Server) startTurn(r *http.Request, agent string, req *invocation) *turn {
 	if s.opts.Turns == nil {
 		return nil
 	}
-	meta := turnMeta{Format: req.format, ContentType: enc.ContentType()}
-	if a, ok := enc.(format.Announcer); ok {
-		meta.Header, meta.Value = a.Announce()
-	}
-	m, _ := json.Marshal(meta)
 	t := &turn{s: s, key: turnKey(agent, req.sessionID), id: rand.Text()[:20]}
 	t.log = &turnLog{
-		logs: s.opts.Turns, key: t.key, id: t.id, meta: string(m),
+		logs: s.opts.Turns, key: t.key, id: t.id, meta: metaOf(req.format),
 		ttl:    max(s.opts.TurnRetention, s.opts.TotalTimeout),
 		retain: s.opts.TurnRetention,
 		max:    s.opts.MaxTurnBytes,
@@ -281,8 +291,14 @@ func (l *turnLog) batch() {
 // bytes, batch after batch, until none are left. l.shipping is set by the
 // caller and cleared here.
 func (l *turnLog) ship() {
-	ctx, cancel := context.WithTimeout(context.Background(), turnStoreTimeout)
-	defer cancel()
+	// A memory store answers at once: its calls need no bound, nor the
+	// timer one costs at every flush.
+	ctx := context.Background()
+	if !l.local {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, turnStoreTimeout)
+		defer cancel()
+	}
 	l.mu.Lock()
 	defer func() {
 		l.shipping = false
