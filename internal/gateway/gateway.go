@@ -172,6 +172,8 @@ type Server struct {
 
 	// turns holds the durable turns running here, by log key.
 	turns sync.Map
+	// callers run the upstream calls (callers.go).
+	callers *callers
 }
 
 // New validates opts and returns the gateway.
@@ -232,7 +234,7 @@ func New(opts Options) (*Server, error) {
 		}
 		forward[name] = f
 	}
-	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer}
+	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer, callers: newCallers()}
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}

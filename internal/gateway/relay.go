@@ -127,7 +127,7 @@ func (s *Server) startUpstream(ctx context.Context, name string, inv upstream.In
 	if s.opts.SendUserID {
 		ureq.UserID = p.ID
 	}
-	return invoke(ctx, inv, ureq)
+	return s.callers.invoke(ctx, inv, ureq)
 }
 
 // identityHeaders tells the agent called name who is asking: p's principal
@@ -168,24 +168,6 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	setOutcome(ctx, res.outcome)
 	return res
-}
-
-// invoke calls inv on a goroutine of its own and waits for it. The AWS
-// SDK's middleware pipeline runs deep: on the handler's goroutine it would
-// grow that stack, which then stays grown for the whole stream, parked
-// under the relay loop, in every one of thousands of open streams.
-func invoke(ctx context.Context, inv upstream.Invoker, req upstream.Request) (*upstream.Response, error) {
-	type answer struct {
-		resp *upstream.Response
-		err  error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		resp, err := inv.Invoke(ctx, req)
-		done <- answer{resp, err}
-	}()
-	a := <-done
-	return a.resp, a.err
 }
 
 // withCause prefers the gateway's own reason for cancelling ctx (a timeout,
