@@ -84,9 +84,11 @@ func (iw *IDWriter) Write(p []byte) (int, error) {
 func (iw *IDWriter) appendID(out []byte) []byte {
 	at := iw.pos + int64(len(out))
 	// "id: " + digits + "\n", then the dispatching byte.
-	d := 1
+	// The fewest digits d that at+5+d+1 has: digits is monotonic, so
+	// from d's lower bound this reaches it in a step or two.
+	d := digits(at + 7)
 	for digits(at+int64(5+d+1)) != d {
-		d++
+		d = digits(at + int64(5+d+1))
 	}
 	out = append(out, "id: "...)
 	out = strconv.AppendInt(out, at+int64(5+d+1), 10)
@@ -96,7 +98,7 @@ func (iw *IDWriter) appendID(out []byte) []byte {
 // digits returns how many decimal digits n >= 0 has.
 func digits(n int64) int {
 	d := 1
-	for ; n >= 10; n /= 10 {
+	for p := int64(10); d < 19 && n >= p; p *= 10 {
 		d++
 	}
 	return d

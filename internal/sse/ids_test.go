@@ -137,3 +137,11 @@ func readAll(t *testing.T, stream []byte) []Event {
 }
 
 func countComplete(events []Event) int { return len(events) }
+
+func TestDigits(t *testing.T) {
+	for _, n := range []int64{0, 1, 9, 10, 99, 100, 999_999, 1_000_000, 1<<62 - 1, 1<<63 - 1} {
+		if got, want := digits(n), len(strconv.FormatInt(n, 10)); got != want {
+			t.Errorf("digits(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
