@@ -58,9 +58,12 @@ type Memory struct {
 	counters map[string]counter
 	values   map[string]value
 	logs     map[string]*memLog
-	logBytes int64         // the capacity of every log's buffer
-	swept    time.Duration // when the last sweep ran
-	nextSlot uint64
+	logBytes int64 // the capacity of every log's buffer
+	// logsExpire is when the first log may expire: no log expires
+	// before it, so a full store sweeps its logs only once one can have.
+	logsExpire time.Duration
+	swept      time.Duration // when the last sweep ran
+	nextSlot   uint64
 }
 
 type pool map[uint64]*slot

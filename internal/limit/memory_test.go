@@ -136,3 +136,34 @@ func BenchmarkMemoryAllow(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkMemoryTurnWhenFull measures a turn's log (open, 13 appends of
+// an event, end) in a store whose MaxLogBytes the retained logs of 5,000
+// earlier turns already fill: the turn is refused, and must not pay a
+// scan of every log for it.
+func BenchmarkMemoryTurnWhenFull(b *testing.B) {
+	ctx := context.Background()
+	const ttl = 10 * time.Minute
+	m := NewMemory(nil)
+	m.MaxLogBytes = 4 << 20
+	turn := func(key string, size int) {
+		_ = m.Open(ctx, key, "t", "{}", ttl)
+		at := int64(0)
+		for range 13 {
+			if m.Append(ctx, key, "t", at, make([]byte, size), ttl) != nil {
+				return
+			}
+			at += int64(size)
+		}
+		_ = m.End(ctx, key, "t", at, false, ttl)
+	}
+	for i := range 5000 {
+		turn("turn:"+strconv.Itoa(i), 80)
+	}
+	turn("big", 1<<20)
+	i := 0
+	for b.Loop() {
+		i++
+		turn("turn:new"+strconv.Itoa(i), 80)
+	}
+}

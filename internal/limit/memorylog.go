@@ -2,6 +2,7 @@ package limit
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -65,7 +66,8 @@ func (m *Memory) Open(ctx context.Context, key, turn, meta string, ttl time.Dura
 		m.logBytes -= int64(cap(old.data))
 		old.changed()
 	}
-	m.logs[key] = &memLog{turn: turn, meta: meta, expires: now + ttl}
+	m.logs[key] = &memLog{turn: turn, meta: meta}
+	m.setExpiry(m.logs[key], now+ttl)
 	return nil
 }
 
@@ -98,7 +100,12 @@ func (m *Memory) Append(ctx context.Context, key, turn string, at int64, data []
 		}
 		next = max(next, len(l.data)+len(data))
 		if m.logBytes+int64(next-cap(l.data)) > limit {
-			m.sweepLogs(now)
+			// A full store looks for expired logs only when one can
+			// have expired: a turn against it then costs O(1), not a
+			// scan of every log.
+			if now >= m.logsExpire {
+				m.sweepLogs(now)
+			}
 			next = len(l.data) + len(data) // no room to spare
 			if m.logBytes+int64(next-cap(l.data)) > limit {
 				return ErrFull
@@ -110,7 +117,7 @@ func (m *Memory) Append(ctx context.Context, key, turn string, at int64, data []
 		l.data = grown
 	}
 	l.data = append(l.data, data...)
-	l.expires = now + ttl
+	m.setExpiry(l, now+ttl)
 	l.changed()
 	return nil
 }
@@ -131,7 +138,7 @@ func (m *Memory) End(ctx context.Context, key, turn string, size int64, cut bool
 		return err
 	}
 	l.ended, l.cut = true, cut
-	l.expires = now + retain
+	m.setExpiry(l, now+retain)
 	l.changed()
 	return nil
 }
@@ -160,13 +167,23 @@ func (m *Memory) liveLog(key string, now time.Duration) *memLog {
 	return l
 }
 
-// sweepLogs drops every expired log. m.mu must be held.
+// sweepLogs drops every expired log, and notes when the first of the
+// others expires. m.mu must be held.
 func (m *Memory) sweepLogs(now time.Duration) {
+	m.logsExpire = math.MaxInt64
 	for k, l := range m.logs {
 		if l.expires <= now {
 			m.dropLog(k, l)
+		} else {
+			m.logsExpire = min(m.logsExpire, l.expires)
 		}
 	}
+}
+
+// setExpiry sets when l expires. m.mu must be held.
+func (m *Memory) setExpiry(l *memLog, at time.Duration) {
+	l.expires = at
+	m.logsExpire = min(m.logsExpire, at)
 }
 
 func (m *Memory) dropLog(key string, l *memLog) {
