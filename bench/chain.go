@@ -168,8 +168,17 @@ func gatewayConfig(k keys, emulatorURLs ...string) config.Config {
 	cfg.Auth.None = true
 	cfg.Sessions.Key = rand.Text() + rand.Text()
 	cfg.Stream.Heartbeat = 0
+	cfg.Stream.DetachedTimeout = detachedTimeout
 	return cfg
 }
+
+// detachedTimeout ends a durable turn as soon as its client leaves. The
+// flooding and idle agents stream until their caller leaves, and with
+// durable turns (on by default) the caller is the gateway, which would
+// go on reading for the default 5 minutes after the client left: into
+// every later measurement, in CPU, memory and sockets. While the client
+// reads, the turn tees the answer into its log exactly as by default.
+const detachedTimeout = time.Millisecond
 
 // gatewayEnv is gatewayConfig as `agentgate serve` reads it from the
 // environment, listening on listen. The AWS variables keep the SDK from
@@ -184,6 +193,7 @@ func gatewayEnv(emulatorURL string, k keys, listen string) []string {
 		"AGENTGATE_AUTH_NONE=true",
 		"AGENTGATE_SESSION_KEY=" + rand.Text() + rand.Text(),
 		"AGENTGATE_HEARTBEAT=0",
+		"AGENTGATE_STREAM_DETACHED_TIMEOUT=" + detachedTimeout.String(),
 		"AGENTGATE_LOG_LEVEL=info",
 		"AWS_ACCESS_KEY_ID=" + k.id,
 		"AWS_SECRET_ACCESS_KEY=" + k.secret,
