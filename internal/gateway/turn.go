@@ -249,11 +249,7 @@ func (l *turnLog) open() {
 	l.mu.Lock()
 	l.shipping = true
 	l.mu.Unlock()
-	if l.local {
-		l.ship()
-		return
-	}
-	go l.ship()
+	l.shipOn()
 }
 
 // write takes p into the next batch, unless the log is over its cap.
@@ -280,6 +276,12 @@ func (l *turnLog) batch() {
 	}
 	l.shipping = true
 	l.mu.Unlock()
+	l.shipOn()
+}
+
+// shipOn ships, once the caller has set l.shipping: on the caller's
+// goroutine for a local store, else on one of its own.
+func (l *turnLog) shipOn() {
 	if l.local {
 		l.ship()
 		return
