@@ -22,9 +22,6 @@ import (
 	"github.com/agentgate/agentgate/internal/limit/limittest"
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/stack"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // gatedModel emits its deltas one at a time, each only after the test
@@ -502,14 +499,7 @@ func waitForLines(t *testing.T, b *syncBuffer, want string, n int) []string {
 // second invocation, lands on the other instance, which reads the log
 // from DynamoDB and streams the rest as it is written.
 func TestAViewerWhoLeftResumesOnAnotherInstance(t *testing.T) {
-	endpoint := limittest.Dynalite(t)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	table := limittest.CreateTable(t, db)
+	endpoint, table := limittest.Table(t)
 	const words = 150
 	api, _, _ := startLambdaInstances(t, stack.LocalOptions{Provider: chattyModel{n: words, pace: 3 * time.Millisecond}},
 		slog.New(slog.DiscardHandler), stack.Telemetry{}, 2, func(c *config.Config) {

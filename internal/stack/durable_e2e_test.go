@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/limit/limittest"
 	"github.com/agentgate/agentgate/internal/testenv"
 )
 
@@ -452,7 +453,7 @@ var sharedTurnStores = []struct {
 		}
 	}},
 	{"dynamodb", func(t *testing.T) func(*config.Config) {
-		endpoint, table := dynamoTable(t)
+		endpoint, table := limittest.Table(t)
 		return func(c *config.Config) {
 			c.Limits.Store = "dynamodb"
 			c.Limits.DynamoDB.Table = table

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentgate/agentgate/internal/config"
+	"github.com/agentgate/agentgate/internal/limit/limittest"
 )
 
 // TestLimitsStoreOutage: when the limits store cannot be reached, does not
@@ -18,10 +19,7 @@ import (
 // bounded time, and leaks nothing of the store; with failOpen it is
 // admitted instead.
 func TestLimitsStoreOutage(t *testing.T) {
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	limittest.SetAWSEnv(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/agentgate/agentgate/internal/config"
 	"github.com/agentgate/agentgate/internal/limit/limittest"
 )
@@ -17,7 +13,7 @@ import (
 // out of both, right password included, once auth.passwords.maxFailures is
 // reached in total.
 func TestSignInLockoutHoldsOnEveryInstance(t *testing.T) {
-	endpoint, table := dynamoTable(t)
+	endpoint, table := limittest.Table(t)
 
 	users := usersFile(t)
 	cfg := config.Default()
@@ -46,18 +42,4 @@ func TestSignInLockoutHoldsOnEveryInstance(t *testing.T) {
 			t.Errorf("the right password after %d failures over both instances: %d %s, want 429 too_many_attempts", maxFailures, status, code)
 		}
 	}
-}
-
-// dynamoTable starts dynalite for the test, creates a limits table in it,
-// and sets the environment the gateway's AWS SDK reads to reach it.
-func dynamoTable(t *testing.T) (endpoint, table string) {
-	t.Helper()
-	endpoint = limittest.Dynalite(t)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	return endpoint, limittest.CreateTable(t, db)
 }

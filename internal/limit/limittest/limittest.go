@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentgate/agentgate/internal/testenv"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -153,4 +154,27 @@ func CreateTable(t testing.TB, c *dynamodb.Client) string {
 		t.Fatalf("table %s not active: %v", name, err)
 	}
 	return name
+}
+
+// SetAWSEnv sets, for the test, the environment the AWS SDK's default
+// configuration reads, so that a gateway reaching a local stand-in (its
+// endpoint set apart) signs with test credentials in us-east-1 and never
+// asks an instance metadata service.
+func SetAWSEnv(t testing.TB) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+// Table starts dynalite for the test, creates a limits table in it, and
+// sets the AWS environment (SetAWSEnv), so that a gateway configured with
+// limits.store dynamodb, the table and the endpoint keeps its state there.
+func Table(t testing.TB) (endpoint, table string) {
+	t.Helper()
+	endpoint = Dynalite(t)
+	SetAWSEnv(t)
+	c := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	return endpoint, CreateTable(t, c)
 }
