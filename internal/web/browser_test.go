@@ -65,6 +65,26 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
+// startStack runs the whole local chain (gateway, emulator, agent) with
+// cfg on a free loopback port until the test ends.
+func startStack(t *testing.T, cfg config.Config, opts stack.LocalOptions) *stack.Local {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	opts.Listen = "127.0.0.1:0"
+	l, err := stack.StartLocal(ctx, cfg, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := l.Wait(); err != nil {
+			t.Errorf("servers stopped with %v", err)
+		}
+	})
+	return l
+}
+
 // invocations records the emulator's reports, in order.
 type invocations struct {
 	mu      sync.Mutex
@@ -182,18 +202,7 @@ func TestChatPageInChromium(t *testing.T) {
 	// the last step spends bob's.
 	cfg.Limits.Rate.Principal = config.Rate{Requests: 1, Per: time.Hour, Burst: 6}
 	calls := &invocations{}
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0", OnInvocation: calls.add})
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := l.Wait(); err != nil {
-			t.Errorf("servers stopped with %v", err)
-		}
-	})
+	l := startStack(t, cfg, stack.LocalOptions{OnInvocation: calls.add})
 	if l.ChatURL == "" {
 		t.Fatal("the local stack did not turn the chat page on")
 	}
@@ -567,18 +576,7 @@ func TestChatPageOnAnOpenGateway(t *testing.T) {
 	chromium := findChromium(t)
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = time.Millisecond
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := l.Wait(); err != nil {
-			t.Errorf("servers stopped with %v", err)
-		}
-	})
+	l := startStack(t, cfg, stack.LocalOptions{})
 	ctx := startBrowser(t, chromium)
 	shots := artifacts(t)
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)

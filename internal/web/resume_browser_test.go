@@ -25,18 +25,7 @@ func TestChatPageResumesADroppedAnswer(t *testing.T) {
 	chromium := findChromium(t)
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 15 * time.Millisecond
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := l.Wait(); err != nil {
-			t.Errorf("servers stopped with %v", err)
-		}
-	})
+	l := startStack(t, cfg, stack.LocalOptions{})
 	// The cut falls a few lines into the answer's body.
 	proxy := testenv.StartCuttingProxy(t, strings.TrimPrefix(l.URL, "http://"), "POST /agents/", 700)
 	ctx := startBrowser(t, chromium)
@@ -116,18 +105,7 @@ func TestEventSourceResumesByItself(t *testing.T) {
 	chromium := findChromium(t)
 	cfg := config.Default()
 	cfg.Agent.Builtin.Delay = 15 * time.Millisecond
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := l.Wait(); err != nil {
-			t.Errorf("servers stopped with %v", err)
-		}
-	})
+	l := startStack(t, cfg, stack.LocalOptions{})
 	// A session to continue: EventSource repeats its URL, which names it.
 	resp, err := http.Post(l.URL+"/", "application/json", strings.NewReader(`{"prompt":"hi","response":"transformed"}`))
 	if err != nil {

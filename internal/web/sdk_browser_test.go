@@ -104,18 +104,7 @@ func TestOpenAISDKStreamsAcrossOriginsInChromium(t *testing.T) {
 	cfg.Auth.APIKeys = []config.APIKey{{Name: "page", Hash: hash}}
 	cfg.Network.CORSOrigins = []string{pages.URL}
 	calls := &invocations{}
-	stackCtx, stopStack := context.WithCancel(context.Background())
-	l, err := stack.StartLocal(stackCtx, cfg, stack.LocalOptions{Listen: "127.0.0.1:0", OnInvocation: calls.add})
-	if err != nil {
-		stopStack()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopStack()
-		if err := l.Wait(); err != nil {
-			t.Errorf("servers stopped with %v", err)
-		}
-	})
+	l := startStack(t, cfg, stack.LocalOptions{OnInvocation: calls.add})
 
 	ctx := startBrowser(t, chromium)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
