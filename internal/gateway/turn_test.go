@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -141,5 +142,65 @@ func TestTurnLogRecoversFromALostAppend(t *testing.T) {
 	r, err := logs.Read(t.Context(), turnKey("demo", resp.Header.Get(SessionHeader)), 0, 0)
 	if err != nil || !r.Ended || r.Cut || !bytes.Equal(r.Data, live) {
 		t.Fatalf("the log (ended %v, cut %v, %v) holds %q, the client got %q", r.Ended, r.Cut, err, r.Data, live)
+	}
+}
+
+// failingReads fails every Read of a log after the first few, as a store
+// that goes away in the middle of a resume.
+type failingReads struct {
+	limit.Logs
+	ok    atomic.Int64
+	reads atomic.Int64
+}
+
+func (f *failingReads) Read(ctx context.Context, key string, from int64, wait time.Duration) (limit.LogRead, error) {
+	if f.reads.Add(1) > f.ok.Load() {
+		return limit.LogRead{}, errors.New("store unreachable")
+	}
+	return f.Logs.Read(ctx, key, from, wait)
+}
+
+// TestAResumeWhoseStoreFailsMidStreamEndsWithOneTerminalError: a resume
+// that has sent part of the answer, then cannot read the rest, ends with
+// its format's terminal error, not a cut and not a hang; one whose store
+// fails before anything is sent gets 503 turns_unavailable.
+func TestAResumeWhoseStoreFailsMidStreamEndsWithOneTerminalError(t *testing.T) {
+	logs := &failingReads{Logs: limit.NewMemory(nil)}
+	logs.ok.Store(1 << 30)
+	inv := &pipeInvoker{calls: make(chan call, 1)}
+	srv := newTestServer(t, inv, func(o *Options) { o.Turns, o.TurnsLocal = logs, true })
+	resp, err := http.Post(srv.URL+"/", "application/json", strings.NewReader(`{"prompt":"hi","response":"transformed"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	c := <-inv.calls
+	defer c.w.Close()
+	c.w.Write([]byte(textEvent))
+	readUntil(t, resp.Body, "Hello")
+	url := srv.URL + "/sessions/" + resp.Header.Get(SessionHeader) + "/stream"
+
+	logs.reads.Store(0)
+	logs.ok.Store(1) // the first read, then the tail fails
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "Hello") || strings.Count(string(body), "resume_incomplete") != 1 {
+		t.Fatalf("a resume whose store failed mid-stream: %d %q, want the part kept, then one resume_incomplete", r.StatusCode, body)
+	}
+
+	logs.reads.Store(0)
+	logs.ok.Store(0)
+	r, err = http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"turns_unavailable"`) || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a resume whose store is down: %d %q, want 503 turns_unavailable with Retry-After", r.StatusCode, body)
 	}
 }
