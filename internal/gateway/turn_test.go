@@ -178,6 +178,11 @@ func TestAResumeWhoseStoreFailsMidStreamEndsWithOneTerminalError(t *testing.T) {
 	defer c.w.Close()
 	c.w.Write([]byte(textEvent))
 	readUntil(t, resp.Body, "Hello")
+	// The log takes the batch as the client gets it, a moment after.
+	key := turnKey("demo", resp.Header.Get(SessionHeader))
+	for r, _ := logs.Read(t.Context(), key, 0, 0); r.Size == 0; r, _ = logs.Read(t.Context(), key, 0, 0) {
+		time.Sleep(time.Millisecond)
+	}
 	url := srv.URL + "/sessions/" + resp.Header.Get(SessionHeader) + "/stream"
 
 	logs.reads.Store(0)
