@@ -180,7 +180,13 @@ func TestAResumeWhoseStoreFailsMidStreamEndsWithOneTerminalError(t *testing.T) {
 	readUntil(t, resp.Body, "Hello")
 	// The log takes the batch as the client gets it, a moment after.
 	key := turnKey("demo", resp.Header.Get(SessionHeader))
-	for r, _ := logs.Read(t.Context(), key, 0, 0); r.Size == 0; r, _ = logs.Read(t.Context(), key, 0, 0) {
+	for i := 0; ; i++ {
+		if r, _ := logs.Read(t.Context(), key, 0, 0); r.Size > 0 {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("the log never took the first batch")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	url := srv.URL + "/sessions/" + resp.Header.Get(SessionHeader) + "/stream"
