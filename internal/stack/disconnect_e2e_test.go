@@ -123,6 +123,7 @@ func readUntil(t *testing.T, conn net.Conn, want string) {
 // under way.
 type chattyModel struct {
 	n      int
+	pace   time.Duration // between deltas; a millisecond when zero
 	active atomic.Int64
 }
 
@@ -131,7 +132,7 @@ func (*chattyModel) Name() string { return "chatty" }
 func (c *chattyModel) Stream(ctx context.Context, _ model.Request, emit func(string) error) (model.Result, error) {
 	c.active.Add(1)
 	defer c.active.Add(-1)
-	tick := time.NewTicker(time.Millisecond)
+	tick := time.NewTicker(max(c.pace, time.Millisecond))
 	defer tick.Stop()
 	for i := range c.n {
 		select {

@@ -565,3 +565,29 @@ func TestDurableTurnsChaos(t *testing.T) {
 		t.Errorf("the heap holds %.1f MB after the turns, %.1f MB before", mb(int64(afterHeap)), mb(int64(heap)))
 	}
 }
+
+// TestUseChatResumesATurnItsPageLeft runs the AI SDK's own chat engine as
+// a page reloaded in the middle of an answer: the first page's request
+// goes away after a few bytes; the new page's resumeStream, what
+// useChat({resume: true}) calls on mount, gets the running turn and
+// assembles the whole answer, each word once.
+func TestUseChatResumesATurnItsPageLeft(t *testing.T) {
+	// The turn lasts 2 s: node starts and the new page mounts within it.
+	l := startLocal(t, LocalOptions{Provider: &chattyModel{n: chattyWords, pace: 50 * time.Millisecond}})
+	resp := post(t, l.URL+"/api/chat", `{"id":"reloaded","messages":[{"id":"m1","role":"user","parts":[{"type":"text","text":"go"}]}]}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	s := newStream(t, resp.Body)
+	s.waitFor("word-01", 0)
+	resp.Body.Close() // the page reloads
+
+	res := chatWith(t, l.URL, uiChatScenario{API: "/api/chat", ID: "reloaded", Turns: []string{}, Resume: true})
+	if res.Resumed == nil || !*res.Resumed || res.ResumedText == nil {
+		t.Fatalf("resumeStream on mount did not pick up the running turn: %+v", res)
+	}
+	words := chattyWord.FindAllString(*res.ResumedText, -1)
+	if len(words) != chattyWords || words[0] != "word-00" || words[chattyWords-1] != fmt.Sprintf("word-%02d", chattyWords-1) {
+		t.Fatalf("the resumed message reads %q, want the %d words once each", *res.ResumedText, chattyWords)
+	}
+}

@@ -23,8 +23,9 @@ type uiChatScenario struct {
 // uiChatResult is what ui-chat.mjs reports: each turn's assistant message
 // as the AI SDK assembled it, and the HTTP exchanges.
 type uiChatResult struct {
-	Resumed *bool `json:"resumed"`
-	Turns   []struct {
+	Resumed     *bool   `json:"resumed"`
+	ResumedText *string `json:"resumedText"`
+	Turns       []struct {
 		Status       string  `json:"status"`
 		Error        *string `json:"error"`
 		FinishReason *string `json:"finishReason"`

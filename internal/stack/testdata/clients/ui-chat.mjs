@@ -4,7 +4,7 @@
 // Scenario: {api, id, turns: ["text", ...], body?, headers?, resume?}.
 // Each turn is sendMessage({text}) in the one chat, as a user typing;
 // resume calls resumeStream() first, as useChat({resume: true}) does on
-// mount. Result: {resumed, turns: [{status, error, finishReason, message,
+// mount. Result: {resumed, resumedText, turns: [{status, error, finishReason, message,
 // text}], exchanges}.
 import { AbstractChat, DefaultChatTransport } from 'ai';
 import { main, recordingFetch, url } from './lib.mjs';
@@ -41,11 +41,12 @@ main(async ({ api, id, turns = [], body, headers, resume }) => {
     onFinish: ({ finishReason: r }) => { finishReason = r; },
     onError: () => {},
   });
-  let resumed = null;
+  let resumed = null, resumedText = null;
   if (resume) {
     const before = chat.messages.length;
     await chat.resumeStream();
     resumed = chat.messages.length > before;
+    if (resumed) resumedText = textOf(chat.lastMessage);
   }
   const results = [];
   for (const text of turns) {
@@ -57,10 +58,12 @@ main(async ({ api, id, turns = [], body, headers, resume }) => {
       error: chat.error?.message ?? null,
       finishReason: finishReason ?? null,
       message,
-      text: message.role === 'assistant'
-        ? message.parts.filter(p => p.type === 'text').map(p => p.text).join('')
-        : '',
+      text: message.role === 'assistant' ? textOf(message) : '',
     });
   }
-  return { resumed, turns: results, exchanges };
+  return { resumed, resumedText, turns: results, exchanges };
 });
+
+function textOf(message) {
+  return message.parts.filter(p => p.type === 'text').map(p => p.text).join('');
+}
