@@ -172,8 +172,6 @@ type Server struct {
 
 	// turns holds the durable turns running here, by log key.
 	turns sync.Map
-	// callers run the upstream calls (callers.go).
-	callers *callers
 }
 
 // New validates opts and returns the gateway.
@@ -234,7 +232,7 @@ func New(opts Options) (*Server, error) {
 		}
 		forward[name] = f
 	}
-	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer, callers: newCallers()}
+	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer}
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}

@@ -113,7 +113,11 @@ func (s *Server) streamContext(parent context.Context) (context.Context, *watchd
 
 // startUpstream invokes the agent called name as p. The request's span
 // (or, with tracing off, the caller's own trace context) continues
-// upstream, so the trace joins AgentCore's.
+// upstream, so the trace joins AgentCore's. The call runs on the
+// handler's goroutine: the invoker builds and signs its one request
+// itself, shallow enough not to grow the stack every open stream keeps
+// parked under its relay loop (bench's memory phase: goroutine stacks per
+// idle stream).
 func (s *Server) startUpstream(ctx context.Context, name string, inv upstream.Invoker, req *invocation, p auth.Principal) (*upstream.Response, error) {
 	tc := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, tc)
@@ -127,7 +131,7 @@ func (s *Server) startUpstream(ctx context.Context, name string, inv upstream.In
 	if s.opts.SendUserID {
 		ureq.UserID = p.ID
 	}
-	return s.callers.invoke(ctx, inv, ureq)
+	return inv.Invoke(ctx, ureq)
 }
 
 // identityHeaders tells the agent called name who is asking: p's principal
