@@ -57,11 +57,27 @@ type AgentCore struct {
 	arn, qualifier, region string
 	// endpoint is the data plane's base URL; invokeURL and stopURL the
 	// operations' URLs under it, the ARN escaped into one path segment.
-	endpoint, invokeURL, stopURL string
-	http                         aws.HTTPClient
-	creds                        aws.CredentialsProvider
-	signer                       *v4.Signer
-	retryer                      aws.RetryerV2
+	endpoint     string
+	invoke, stop operation
+	http         aws.HTTPClient
+	creds        aws.CredentialsProvider
+	retryer      aws.RetryerV2
+	signer       *signer
+	sdkSigner    *v4.Signer // used instead of signer should the two disagree
+}
+
+// operation is where one of the data plane's operations is sent.
+type operation struct {
+	name, url    string
+	canonicalURI string // the URL's path in SigV4's canonical form
+}
+
+func newOperation(name, rawURL string) (operation, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return operation{}, err
+	}
+	return operation{name: name, url: rawURL, canonicalURI: canonicalPath(u.EscapedPath())}, nil
 }
 
 // NewHTTPClient returns the HTTP client upstream calls use: no overall
@@ -136,15 +152,45 @@ func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) 
 		return nil, fmt.Errorf("agentcore: endpoint: %w", err)
 	}
 	runtime := endpoint + "/runtimes/" + httpbinding.EscapePath(cfg.ARN, true)
-	query := "?qualifier=" + url.QueryEscape(cfg.Qualifier)
-	return &AgentCore{arn: cfg.ARN, qualifier: cfg.Qualifier, region: cfg.Region,
-		endpoint: endpoint, invokeURL: runtime + "/invocations" + query, stopURL: runtime + "/stopruntimesession" + query,
-		http: httpClient, creds: awsCfg.Credentials, signer: v4.NewSigner(),
+	query := "?" + strings.ReplaceAll(url.Values{"qualifier": {cfg.Qualifier}}.Encode(), "+", "%20")
+	a := &AgentCore{arn: cfg.ARN, qualifier: cfg.Qualifier, region: cfg.Region, endpoint: endpoint,
+		http: httpClient, creds: awsCfg.Credentials, signer: &signer{service: signingName, region: cfg.Region},
 		retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
 			o.MaxBackoff = backoff
 			o.Retryables = append(o.Retryables, retryConflict{})
-		})}, nil
+		})}
+	if a.invoke, err = newOperation("InvokeAgentRuntime", runtime+"/invocations"+query); err != nil {
+		return nil, fmt.Errorf("agentcore: endpoint: %w", err)
+	}
+	if a.stop, err = newOperation("StopRuntimeSession", runtime+"/stopruntimesession"+query); err != nil {
+		return nil, fmt.Errorf("agentcore: endpoint: %w", err)
+	}
+	if !a.signsAsTheSDK() {
+		a.sdkSigner = v4.NewSigner()
+	}
+	return a, nil
+}
+
+// signsAsTheSDK signs a probe of the invocation with the gateway's signer
+// and the SDK's and reports whether the two agree.
+func (a *AgentCore) signsAsTheSDK() bool {
+	creds := aws.Credentials{AccessKeyID: "AKIDPROBE", SecretAccessKey: "probe", SessionToken: "probe-token"}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	probe := func() *http.Request {
+		r, _ := http.NewRequest(http.MethodPost, a.invoke.url, strings.NewReader("{}"))
+		r.Header["Content-Type"] = []string{"application/json"}
+		r.Header[headerSessionID] = []string{"probe-session-0123456789abcdef0123456789"}
+		r.Header["X-Amzn-Bedrock-Agentcore-Runtime-Custom-Probe"] = []string{" a  b "}
+		return r
+	}
+	const hash = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" // sha256("{}")
+	ours, sdks := probe(), probe()
+	a.signer.sign(ours, creds, hash, a.invoke.canonicalURI, at)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, sdks, hash, signingName, a.region, at); err != nil {
+		return false
+	}
+	return ours.Header.Get("Authorization") == sdks.Header.Get("Authorization") && ours.URL.RawQuery == sdks.URL.RawQuery
 }
 
 // resolveEndpoint returns the data plane's URL the SDK would call: the
@@ -193,7 +239,7 @@ func (a *AgentCore) Check(ctx context.Context) error {
 
 // Invoke calls InvokeAgentRuntime and hands back the streaming body.
 func (a *AgentCore) Invoke(ctx context.Context, req Request) (*Response, error) {
-	resp, err := a.call(ctx, "InvokeAgentRuntime", a.invokeURL, req.Payload, func(h http.Header) {
+	resp, err := a.call(ctx, a.invoke, req.Payload, func(h http.Header) {
 		h["Content-Type"] = []string{"application/json"}
 		h["Accept"] = []string{"text/event-stream, application/json"}
 		h[headerSessionID] = []string{req.SessionID}
@@ -228,7 +274,7 @@ func (a *AgentCore) StopSession(ctx context.Context, sessionID string) error {
 	body, _ := json.Marshal(struct {
 		ClientToken string `json:"clientToken"`
 	}{token})
-	resp, err := a.call(ctx, "StopRuntimeSession", a.stopURL, body, func(h http.Header) {
+	resp, err := a.call(ctx, a.stop, body, func(h http.Header) {
 		h["Content-Type"] = []string{"application/json"}
 		h[headerSessionID] = []string{sessionID}
 	})

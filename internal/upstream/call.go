@@ -53,24 +53,24 @@ const maxErrorBody = 64 << 10
 // and errors shaped as the SDK shapes them (an *smithy.OperationError over
 // an *awshttp.ResponseError over the API error the X-Amzn-ErrorType header
 // or the body names), so that classify and the retryer read them alike.
-func (a *AgentCore) call(ctx context.Context, op, url string, body []byte, header func(http.Header)) (*http.Response, error) {
+func (a *AgentCore) call(ctx context.Context, o operation, body []byte, header func(http.Header)) (*http.Response, error) {
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	invocationID, err := smithyrand.NewUUID(rand.Reader).GetUUID()
 	if err != nil {
-		return nil, operationError(op, err)
+		return nil, operationError(o.name, err)
 	}
 	maxAttempts := a.retryer.MaxAttempts()
 	releaseRetry := func(error) error { return nil }
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, operationError(op, &smithy.CanceledError{Err: err})
+			return nil, operationError(o.name, &smithy.CanceledError{Err: err})
 		}
 		releaseAttempt, err := a.retryer.GetAttemptToken(ctx)
 		if err != nil {
-			return nil, operationError(op, fmt.Errorf("failed to get retry Send token, %w", err))
+			return nil, operationError(o.name, fmt.Errorf("failed to get retry Send token, %w", err))
 		}
-		resp, err := a.attempt(ctx, url, body, payloadHash, func(h http.Header) {
+		resp, err := a.attempt(ctx, o, body, payloadHash, func(h http.Header) {
 			header(h)
 			h["Amz-Sdk-Invocation-Id"] = []string{invocationID}
 			h["Amz-Sdk-Request"] = []string{"attempt=" + strconv.Itoa(attempt) + "; max=" + strconv.Itoa(maxAttempts)}
@@ -81,32 +81,32 @@ func (a *AgentCore) call(ctx context.Context, op, url string, body []byte, heade
 			return resp, nil
 		}
 		if !a.retryer.IsErrorRetryable(err) {
-			return nil, operationError(op, err)
+			return nil, operationError(o.name, err)
 		}
 		if maxAttempts > 0 && attempt >= maxAttempts {
-			return nil, operationError(op, &retry.MaxAttemptsError{Attempt: attempt, Err: err})
+			return nil, operationError(o.name, &retry.MaxAttemptsError{Attempt: attempt, Err: err})
 		}
 		var quotaErr error
 		if releaseRetry, quotaErr = a.retryer.GetRetryToken(ctx, err); quotaErr != nil {
-			return nil, operationError(op, errors.Join(err, quotaErr))
+			return nil, operationError(o.name, errors.Join(err, quotaErr))
 		}
 		delay, derr := a.retryer.RetryDelay(attempt, err)
 		if derr != nil {
-			return nil, operationError(op, derr)
+			return nil, operationError(o.name, derr)
 		}
 		t := time.NewTimer(retryAfterHeader(delay, err))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, operationError(op, &aws.RequestCanceledError{Err: ctx.Err()})
+			return nil, operationError(o.name, &aws.RequestCanceledError{Err: ctx.Err()})
 		case <-t.C:
 		}
 	}
 }
 
 // attempt sends the request once.
-func (a *AgentCore) attempt(ctx context.Context, url string, body []byte, payloadHash string, header func(http.Header)) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (a *AgentCore) attempt(ctx context.Context, o operation, body []byte, payloadHash string, header func(http.Header)) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,12 @@ func (a *AgentCore) attempt(ctx context.Context, url string, body []byte, payloa
 	if err != nil {
 		return nil, fmt.Errorf("failed to retrieve credentials: %w", err)
 	}
-	if err := a.signer.SignHTTP(ctx, creds, req, payloadHash, signingName, a.region, time.Now().UTC()); err != nil {
-		return nil, fmt.Errorf("failed to sign request: %w", err)
+	if a.sdkSigner != nil {
+		if err := a.sdkSigner.SignHTTP(ctx, creds, req, payloadHash, signingName, a.region, time.Now().UTC()); err != nil {
+			return nil, fmt.Errorf("failed to sign request: %w", err)
+		}
+	} else {
+		a.signer.sign(req, creds, payloadHash, o.canonicalURI, time.Now())
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
