@@ -56,6 +56,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	log := stack.NewLogger(cfg.Log, logTo)
+	topts.Getenv, topts.Logger = getenv, log
 	tel, err := stack.NewTelemetry(ctx, cfg, topts)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"go.opentelemetry.io/otel/trace"
@@ -41,6 +42,11 @@ type TelemetryOptions struct {
 	EMF io.Writer
 	// Version is the program's, for traces.
 	Version string
+	// Getenv reads the OTEL_EXPORTER_OTLP_* variables; default os.Getenv.
+	Getenv func(string) string
+	// Logger is told of tracing settings ignored and spans a collector
+	// rejected; default slog.Default().
+	Logger *slog.Logger
 }
 
 // NewTelemetry builds the gateway's metrics and tracer from cfg.
@@ -60,6 +66,8 @@ func NewTelemetry(ctx context.Context, cfg config.Config, o TelemetryOptions) (T
 			ServiceName: cfg.Tracing.ServiceName,
 			Version:     o.Version,
 			Sync:        o.EMF != nil,
+			Getenv:      o.Getenv,
+			Logger:      o.Logger,
 		})
 		if err != nil {
 			return Telemetry{}, err

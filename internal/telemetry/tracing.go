@@ -2,12 +2,10 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"strings"
+	"log/slog"
+	"os"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -16,7 +14,8 @@ import (
 type TracingOptions struct {
 	// Endpoint is the OTLP/HTTP collector: a base URL (http://host:4318,
 	// to which /v1/traces is added) or the full traces URL. Empty leaves
-	// it to the OTEL_EXPORTER_OTLP_* variables and the exporter's default.
+	// it to the OTEL_EXPORTER_OTLP_* variables, then to the protocol's
+	// default, http://localhost:4318/v1/traces.
 	Endpoint string
 	// SampleRatio is the share of new traces recorded; a caller's sampled
 	// traceparent is always followed.
@@ -26,27 +25,35 @@ type TracingOptions struct {
 	// Sync exports each span when it ends instead of in batches. Lambda
 	// freezes a function between invocations, where a batch would wait.
 	Sync bool
+	// Getenv reads the OTEL_EXPORTER_OTLP_* variables: endpoint, headers,
+	// timeout, compression and TLS files. Default os.Getenv.
+	Getenv func(string) string
+	// Logger is told of variables ignored and of spans a collector
+	// rejected. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // NewTracerProvider returns a tracer provider exporting over OTLP/HTTP.
-// Call its Shutdown to flush what is left when the process ends.
-func NewTracerProvider(ctx context.Context, o TracingOptions) (*sdktrace.TracerProvider, error) {
-	var opts []otlptracehttp.Option
-	if o.Endpoint != "" {
-		u, err := url.Parse(o.Endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("tracing.endpoint: %w", err)
-		}
-		if strings.Trim(u.Path, "/") == "" {
-			u.Path = "/v1/traces"
-		}
-		opts = append(opts, otlptracehttp.WithEndpointURL(u.String()))
+// Call its Shutdown to flush what is left when the process ends. It fails
+// when the endpoint, or a certificate or key the variables name, cannot be
+// used.
+func NewTracerProvider(_ context.Context, o TracingOptions) (*sdktrace.TracerProvider, error) {
+	getenv, log := o.Getenv, o.Logger
+	if getenv == nil {
+		getenv = os.Getenv
 	}
-	exp, err := otlptracehttp.New(ctx, opts...)
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg, err := otlpConfigFromEnv(o.Endpoint, getenv, os.ReadFile, log)
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
+		return nil, err
 	}
-	return NewTracerProviderWith(exp, o), nil
+	ua := "agentgate"
+	if o.Version != "" {
+		ua += "/" + o.Version
+	}
+	return NewTracerProviderWith(newOTLPExporter(cfg, ua, log), o), nil
 }
 
 // NewTracerProviderWith returns a tracer provider exporting to exp, with
