@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 )
 
 // TestRedisSharedAcrossInstances runs two Limiters, each with a Redis client
@@ -18,7 +18,7 @@ import (
 func TestRedisSharedAcrossInstances(t *testing.T) {
 	addr := redisServer(t)
 	testSharedAcrossInstances(t, func(t *testing.T) [2]Store {
-		return [2]Store{NewRedis(redisClient(t, addr), t.Name()+":"), NewRedis(redisClient(t, addr), t.Name()+":")}
+		return [2]Store{redisStore(t, addr, t.Name()+":"), redisStore(t, addr, t.Name()+":")}
 	})
 }
 
@@ -31,8 +31,8 @@ func isRefusal(err error, limit string) bool {
 // that every key expires, so nothing a crashed instance wrote stays forever.
 func TestRedisKeys(t *testing.T) {
 	ctx := t.Context()
-	c := redisClient(t, redisServer(t))
-	s := NewRedis(c, "ag:")
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, "ag:"), dialRedis(t, addr)
 	if _, _, err := s.Allow(ctx, "k", 1, time.Minute, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +48,13 @@ func TestRedisKeys(t *testing.T) {
 		"ag:slots:k": time.Minute,
 		"ag:count:k": time.Hour,
 	} {
-		got, err := c.PTTL(ctx, key).Result()
+		got, err := pttl(c, key)
 		if err != nil || got <= 0 || got > want {
 			t.Errorf("PTTL %s = %v, %v; want in (0, %v]", key, got, err, want)
 		}
 	}
 	release()
-	if n, err := c.Exists(ctx, "ag:slots:k").Result(); n != 0 || err != nil {
+	if n, err := redis.Int(c.Do("EXISTS", "ag:slots:k")); n != 0 || err != nil {
 		t.Errorf("the pool's key outlived its last slot: EXISTS = %d, %v", n, err)
 	}
 }
@@ -63,12 +63,12 @@ func TestRedisKeys(t *testing.T) {
 // server forgot them (a restart, a failover, SCRIPT FLUSH).
 func TestRedisScriptFlush(t *testing.T) {
 	ctx := t.Context()
-	c := redisClient(t, redisServer(t))
-	s := NewRedis(c, "")
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, ""), dialRedis(t, addr)
 	if _, _, err := s.Allow(ctx, "k", 1, time.Minute, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ScriptFlush(ctx).Err(); err != nil {
+	if _, err := c.Do("SCRIPT", "FLUSH"); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _, err := s.Allow(ctx, "k", 1, time.Minute, 2); !ok || err != nil {
@@ -94,10 +94,10 @@ func TestRedisDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
-	t.Cleanup(func() { c.Close() })
+	unreachable := NewRedis(RedisConfig{Addr: addr, DialTimeout: time.Second})
+	t.Cleanup(func() { unreachable.Close() })
 
-	for name, s := range map[string]*Redis{"unreachable": NewRedis(c, ""), "nil client": NewRedis(nil, "")} {
+	for name, s := range map[string]*Redis{"unreachable": unreachable, "zero value": {}} {
 		t.Run(name, func(t *testing.T) {
 			if _, _, err := s.Allow(ctx, "k", 1, time.Second, 1); err == nil {
 				t.Error("Allow: no error")
@@ -129,8 +129,8 @@ func TestRedisDown(t *testing.T) {
 // keys expiring.
 func TestRedisLogKeys(t *testing.T) {
 	ctx := t.Context()
-	c := redisClient(t, redisServer(t))
-	s := NewRedis(c, "ag:")
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, "ag:"), dialRedis(t, addr)
 	if err := s.Open(ctx, "k", "t1", "m", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -140,26 +140,34 @@ func TestRedisLogKeys(t *testing.T) {
 	if err := s.End(ctx, "k", "t1", 600<<10, true, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	head, err := c.HGetAll(ctx, "ag:{log:k}:head").Result()
+	head, err := redis.StringMap(c.Do("HGETALL", "ag:{log:k}:head"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := map[string]string{"turn": "t1", "meta": "m", "size": "614400", "ended": "1", "cut": "1"}; !reflect.DeepEqual(head, want) {
 		t.Errorf("the head = %v, want %v", head, want)
 	}
-	entries, err := c.XRange(ctx, "ag:{log:k}", "-", "+").Result()
+	entries, err := redis.Values(c.Do("XRANGE", "ag:{log:k}", "-", "+"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, e := range entries {
-		ids = append(ids, e.ID)
+		idAndFields, err := redis.Values(e, nil)
+		if err != nil || len(idAndFields) != 2 {
+			t.Fatalf("an entry %v: %v", e, err)
+		}
+		id, err := redis.String(idAndFields[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
 	}
 	if want := []string{"262144-0", "524288-0", "614400-0", "614400-1"}; !slices.Equal(ids, want) {
 		t.Errorf("the stream's ids = %v, want %v", ids, want)
 	}
 	for _, key := range []string{"ag:{log:k}:head", "ag:{log:k}"} {
-		got, err := c.PTTL(ctx, key).Result()
+		got, err := pttl(c, key)
 		if err != nil || got <= time.Minute || got > time.Hour {
 			t.Errorf("PTTL %s = %v, %v; want the retention, an hour", key, got, err)
 		}
@@ -170,7 +178,7 @@ func TestRedisLogKeys(t *testing.T) {
 // redisLogReadEntries appends' bytes per Read.
 func TestRedisLogSmallAppends(t *testing.T) {
 	ctx := t.Context()
-	s := NewRedis(redisClient(t, redisServer(t)), "")
+	s := redisStore(t, redisServer(t), "")
 	if err := s.Open(ctx, "k", "t1", "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +207,11 @@ func TestRedisLogSmallAppends(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read back %d bytes that differ from the %d appended", len(got), len(want))
 	}
+}
+
+// pttl reads a key's time to live (PTTL); not positive when the key has
+// none or is gone.
+func pttl(c redis.Conn, key string) (time.Duration, error) {
+	ms, err := redis.Int64(c.Do("PTTL", key))
+	return time.Duration(ms) * time.Millisecond, err
 }
