@@ -2,6 +2,7 @@ package limit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -214,4 +215,73 @@ func TestRedisLogSmallAppends(t *testing.T) {
 func pttl(c redis.Conn, key string) (time.Duration, error) {
 	ms, err := redis.Int64(c.Do("PTTL", key))
 	return time.Duration(ms) * time.Millisecond, err
+}
+
+// TestRedisConnections checks how the store uses its connections: a
+// reader blocks on a log longer than the call timeout, and a reader whose
+// context ends stops waiting at once.
+func TestRedisConnections(t *testing.T) {
+	addr := redisServer(t)
+
+	t.Run("a reader at the end waits past the call timeout", func(t *testing.T) {
+		ctx := t.Context()
+		s := NewRedis(RedisConfig{Addr: addr, Prefix: t.Name() + ":", Timeout: 100 * time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		if err := s.Open(ctx, "k", "t1", "", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = s.Append(context.WithoutCancel(ctx), "k", "t1", 0, []byte("ab"), time.Minute)
+		}()
+		r, err := s.Read(ctx, "k", 0, wait)
+		if err != nil || string(r.Data) != "ab" {
+			t.Fatalf("Read = %+v, %v; want ab", r, err)
+		}
+	})
+
+	t.Run("a reader whose context ends stops waiting", func(t *testing.T) {
+		s := redisStore(t, addr, t.Name()+":")
+		if err := s.Open(t.Context(), "k", "t1", "", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		began := time.Now()
+		_, err := s.Read(ctx, "k", 0, wait)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Read = %v, want context.Canceled", err)
+		}
+		if took := time.Since(began); took > redisLogBlock/2 {
+			t.Errorf("Read took %v after its context ended", took)
+		}
+		if _, err := s.Stopped(t.Context(), "k", "t1"); err != nil {
+			t.Errorf("the store after a cancelled Read: %v", err)
+		}
+	})
+}
+
+// TestRedisErrorReplies: an error the server answers (here a key of the
+// wrong type) is an error, never a missing key.
+func TestRedisErrorReplies(t *testing.T) {
+	ctx := t.Context()
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, ""), dialRedis(t, addr)
+	for _, key := range []string{"count:k", "val:k", "{log:k}:head"} {
+		if _, err := c.Do("SADD", key, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Spent(ctx, "k"); err == nil {
+		t.Errorf("Spent = %d, nil; want WRONGTYPE", n)
+	}
+	if v, ok, err := s.Take(ctx, "k"); err == nil {
+		t.Errorf("Take = %q, %v, nil; want WRONGTYPE", v, ok)
+	}
+	if r, err := s.Read(ctx, "k", 0, 0); err == nil {
+		t.Errorf("Read = %+v, nil; want WRONGTYPE", r)
+	}
+	if ok, err := s.Stopped(ctx, "k", "t1"); err == nil {
+		t.Errorf("Stopped = %v, nil; want WRONGTYPE", ok)
+	}
 }
