@@ -217,11 +217,29 @@ func pttl(c redis.Conn, key string) (time.Duration, error) {
 	return time.Duration(ms) * time.Millisecond, err
 }
 
-// TestRedisConnections checks how the store uses its connections: a
-// reader blocks on a log longer than the call timeout, and a reader whose
-// context ends stops waiting at once.
+// TestRedisConnections checks how the store uses its connections: it
+// survives the server closing them, a reader blocks on a log longer than
+// the call timeout, and a reader whose context ends stops waiting at once.
 func TestRedisConnections(t *testing.T) {
 	addr := redisServer(t)
+	admin := dialRedis(t, addr)
+
+	t.Run("connections the server closed while idle are replaced, not failed", func(t *testing.T) {
+		ctx := t.Context()
+		s := redisStore(t, addr, t.Name()+":")
+		if _, err := s.Spend(ctx, "k", 1, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// As a restart or a failover would: every connection but admin's.
+		if _, err := admin.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if n, err := s.Spend(ctx, "k", 1, time.Minute); err != nil || n != int64(i+2) {
+				t.Fatalf("Spend after CLIENT KILL = %d, %v; want %d", n, err, i+2)
+			}
+		}
+	})
 
 	t.Run("a reader at the end waits past the call timeout", func(t *testing.T) {
 		ctx := t.Context()

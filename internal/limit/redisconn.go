@@ -2,6 +2,10 @@ package limit
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -25,15 +29,17 @@ const (
 	redisKeepAlive = 5 * time.Minute
 )
 
+var errRedisClosed = errors.New("redis closed the connection")
+
 // newRedisPool returns the pool of connections to the server c locates.
 // Its connections have no read timeout of their own: each call sets its
 // deadline (do, eval), since a blocking read waits longer than the others.
-// A connection idle more than redisPingIdle answers a PING before it is
-// used again.
+// A connection taken from the pool is checked first: one the server
+// closed while it was idle (a restart) is dropped without a round trip
+// (peerClosed), and one idle more than redisPingIdle answers a PING.
 func newRedisPool(c RedisConfig) *redis.Pool {
+	dialer := &net.Dialer{Timeout: c.DialTimeout, KeepAlive: redisKeepAlive}
 	opts := []redis.DialOption{
-		redis.DialConnectTimeout(c.DialTimeout),
-		redis.DialKeepAlive(redisKeepAlive),
 		redis.DialUsername(c.Username),
 		redis.DialPassword(c.Password),
 		redis.DialDatabase(c.DB),
@@ -46,9 +52,29 @@ func newRedisPool(c RedisConfig) *redis.Pool {
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, c.DialTimeout)
 			defer cancel()
-			return redis.DialContext(ctx, "tcp", c.Addr, opts...)
+			var raw syscall.RawConn
+			tcp := redis.DialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+				nc, err := dialer.DialContext(ctx, network, addr)
+				if sc, ok := nc.(syscall.Conn); ok {
+					raw, _ = sc.SyscallConn()
+				}
+				return nc, err
+			})
+			conn, err := redis.DialContext(ctx, "tcp", c.Addr, append(opts[:len(opts):len(opts)], tcp)...)
+			if err != nil {
+				return nil, err
+			}
+			rc, ok := conn.(redisConn)
+			if !ok {
+				conn.Close()
+				return nil, fmt.Errorf("redis connection %T takes no context", conn)
+			}
+			return &pooledConn{redisConn: rc, raw: raw}, nil
 		},
 		TestOnBorrowContext: func(ctx context.Context, conn redis.Conn, idle time.Time) error {
+			if pc, ok := conn.(*pooledConn); ok && pc.raw != nil && peerClosed(pc.raw) {
+				return errRedisClosed
+			}
 			if time.Since(idle) < redisPingIdle {
 				return nil
 			}
@@ -60,6 +86,20 @@ func newRedisPool(c RedisConfig) *redis.Pool {
 		MaxIdle:     redisMaxIdle,
 		IdleTimeout: redisIdleTimeout,
 	}
+}
+
+// redisConn is what a connection of redigo's own offers: the calls that
+// take a context, which the store makes, and those that take a timeout.
+type redisConn interface {
+	redis.ConnWithContext
+	redis.ConnWithTimeout
+}
+
+// pooledConn is a connection and the socket under it, which
+// TestOnBorrowContext looks at.
+type pooledConn struct {
+	redisConn
+	raw syscall.RawConn
 }
 
 // do sends one command on a pooled connection and waits for its reply at
