@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/agentgate/agentgate/internal/limit"
@@ -775,9 +774,9 @@ func TestSharedFailures(t *testing.T) {
 		}
 		addr := ln.Addr().String()
 		ln.Close() // nothing listens there now
-		client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-		t.Cleanup(func() { client.Close() })
-		p := newPasswords(t, func(c *PasswordConfig) { c.Failures = limit.NewRedis(client, "test:") })
+		store := limit.NewRedis(limit.RedisConfig{Addr: addr, Prefix: "test:", DialTimeout: time.Second})
+		t.Cleanup(func() { store.Close() })
+		p := newPasswords(t, func(c *PasswordConfig) { c.Failures = store })
 		_, _, err = p.Login("alice", alicePassword, "192.0.2.1")
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("err = %v, want ErrUnavailable", err)

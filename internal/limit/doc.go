@@ -27,6 +27,6 @@
 // Acquire is alive (Redis and DynamoDB refresh it every third of the
 // lease); release frees the slot at once. A holder whose context ended without release loses
 // its slot within one lease. Pass the stream's own context, never a short
-// timeout for the admission call: bound store latency with the Redis client's
-// own timeouts, or DynamoDB.Timeout, instead.
+// timeout for the admission call: bound store latency with
+// RedisConfig.Timeout, or DynamoDB.Timeout, instead.
 package limit

@@ -289,7 +289,7 @@ func BenchmarkAdmit(b *testing.B) {
 		open func(b *testing.B) Store
 	}{
 		{"memory", func(*testing.B) Store { return NewMemory(nil) }},
-		{"redis", func(b *testing.B) Store { return NewRedis(redisClient(b, redisServer(b)), "") }},
+		{"redis", func(b *testing.B) Store { return redisStore(b, redisServer(b), "") }},
 		{"dynamodb", func(b *testing.B) Store {
 			c, rt := dynamoClient(b, dynalite(b))
 			trips = rt

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/agentgate/agentgate/internal/limit/limittest"
 	"github.com/agentgate/agentgate/internal/testenv"
@@ -115,11 +115,23 @@ func ping(addr string) bool {
 	return err == nil && line == "+PONG\r\n"
 }
 
-// redisClient returns a client of its own to addr, as a separate gateway
-// instance would have, closed when the test ends.
-func redisClient(t testing.TB, addr string) *redis.Client {
+// redisStore returns a store with connections of its own to addr, as a
+// separate gateway instance would have, closed when the test ends.
+func redisStore(t testing.TB, addr, prefix string) *Redis {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	s := NewRedis(RedisConfig{Addr: addr, Prefix: prefix})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// dialRedis returns a connection to addr for a test to look at what a
+// store keeps, closed when the test ends.
+func dialRedis(t testing.TB, addr string) redis.Conn {
+	t.Helper()
+	c, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(wait), redis.DialReadTimeout(wait), redis.DialWriteTimeout(wait))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -3,11 +3,12 @@ package limit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 )
 
 // Redis is a Store shared by every gateway instance that uses the same Redis
@@ -19,8 +20,8 @@ import (
 // SCRIPT FLUSH). Scripts read the time from the server (TIME), so the
 // clocks of the gateway instances do not matter.
 //
-// Keys, each under the prefix given to NewRedis, and each with an expiry, so
-// that nothing a crashed instance wrote stays forever:
+// Keys, each under RedisConfig.Prefix and each with an expiry, so that
+// nothing a crashed instance wrote stays forever:
 //
 //	gcra:<key>   string: GCRA theoretical arrival time, µs since the epoch;
 //	             expires when the bucket is full again.
@@ -40,35 +41,73 @@ import (
 // the lease while its context lives. Acquire drops expired members before it
 // counts, which is how a crashed instance's slots come back.
 //
-// A Redis is safe for concurrent use.
+// A Redis is safe for concurrent use. The zero Redis has no server: every
+// call fails.
 type Redis struct {
-	client redis.UniversalClient
-	prefix string
+	pool    *redis.Pool
+	prefix  string
+	timeout time.Duration
 }
 
 var _ Store = (*Redis)(nil)
+
+// RedisConfig says how a Redis store reaches its server.
+type RedisConfig struct {
+	// Addr is the server's host:port.
+	Addr string
+	// Username and Password authenticate each connection (AUTH, sent when
+	// Password is set; Username names an ACL user). DB selects a database.
+	Username, Password string
+	DB                 int
+	// TLS, when not nil, dials with TLS under this configuration, whose
+	// ServerName defaults to Addr's host.
+	TLS *tls.Config
+	// Prefix starts every key (e.g. "agentgate:"), so that one Redis may
+	// serve several deployments.
+	Prefix string
+	// DialTimeout bounds connecting: TCP, the TLS handshake, AUTH and
+	// SELECT. Default 2s.
+	DialTimeout time.Duration
+	// Timeout bounds each call, from writing its command to reading its
+	// reply; a reader blocked at a log's end waits its block (at most
+	// redisLogBlock) longer. Default 1s.
+	Timeout time.Duration
+}
+
+// The defaults of RedisConfig's timeouts.
+const (
+	defaultRedisDialTimeout = 2 * time.Second
+	defaultRedisTimeout     = time.Second
+)
 
 // releaseTimeout bounds the call that returns a slot. Release runs after the
 // stream's context has ended, so it cannot use that context's deadline; and
 // if it fails, the lease returns the slot anyway.
 const releaseTimeout = 5 * time.Second
 
-var errNoClient = errors.New("limit: redis client is nil")
+var errNoServer = errors.New("limit: redis store has no server")
 
-// NewRedis returns a Redis store on client whose keys all start with prefix
-// (e.g. "agentgate:"), so that one Redis may serve several deployments.
-// Bound each call's latency with the client's own timeouts.
-func NewRedis(client redis.UniversalClient, prefix string) *Redis {
-	return &Redis{client: client, prefix: prefix}
+// NewRedis returns a Redis store on the server c locates. It connects on
+// first use, and keeps idle connections for the next calls (see
+// newRedisPool).
+func NewRedis(c RedisConfig) *Redis {
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = defaultRedisDialTimeout
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = defaultRedisTimeout
+	}
+	return &Redis{pool: newRedisPool(c), prefix: c.Prefix, timeout: c.Timeout}
 }
 
-// Close closes the store's client. A gateway rebuilt with other Redis
-// settings closes the store it replaced once no request uses it.
+// Close closes the store's idle connections, and the others as their calls
+// end. A gateway rebuilt with other Redis settings closes the store it
+// replaced once no request uses it.
 func (r *Redis) Close() error {
-	if r.client == nil {
+	if r.pool == nil {
 		return nil
 	}
-	return r.client.Close()
+	return r.pool.Close()
 }
 
 // Scripts may call TIME before writing only under effects replication, the
@@ -82,7 +121,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 // interval and tolerance in µs. Returns {1, 0} or {0, µs to wait}. Times
 // stay whole µs below 2^53, so Lua's doubles hold them exactly; '%.0f'
 // writes them out whole (tostring would round them to 14 digits).
-var gcraScript = redis.NewScript(replicate + `
+var gcraScript = redis.NewScript(1, replicate+`
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
@@ -103,13 +142,13 @@ if redis.call('PTTL', KEYS[1]) < ms then redis.call('PEXPIRE', KEYS[1], ms) end
 
 // acquireScript takes a slot. KEYS[1]: the pool; ARGV: max, lease µs,
 // token. Returns 1 when taken.
-var acquireScript = redis.NewScript(replicate + `
+var acquireScript = redis.NewScript(1, replicate+`
 local max = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= max then return 0 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now + lease), ARGV[3])
-` + extend + `
+`+extend+`
 return 1
 `)
 
@@ -117,7 +156,7 @@ return 1
 // µs, token. Returns 0 when the slot is gone: released, or expired while its
 // holder could not reach Redis, in which case another may hold it by now and
 // reviving it could exceed max.
-var refreshScript = redis.NewScript(replicate + `
+var refreshScript = redis.NewScript(1, replicate+`
 local lease = tonumber(ARGV[1])
 local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if not score or tonumber(score) <= now then
@@ -125,12 +164,12 @@ if not score or tonumber(score) <= now then
   return 0
 end
 redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', now + lease), ARGV[2])
-` + extend + `
+`+extend+`
 return 1
 `)
 
 // spendScript adds to a counter. KEYS[1]: the counter; ARGV: n, ttl ms.
-var spendScript = redis.NewScript(`
+var spendScript = redis.NewScript(1, `
 local total = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return total
@@ -138,7 +177,7 @@ return total
 
 // takeScript removes a value and returns it, as GETDEL does from Redis 6.2
 // on. KEYS[1]: the value. Returns the value, or nil.
-var takeScript = redis.NewScript(`
+var takeScript = redis.NewScript(1, `
 local v = redis.call('GET', KEYS[1])
 if v then redis.call('DEL', KEYS[1]) end
 return v
@@ -150,11 +189,8 @@ func (r *Redis) Allow(ctx context.Context, key string, rate int, per time.Durati
 	if err != nil {
 		return false, 0, err
 	}
-	if r.client == nil {
-		return false, 0, errNoClient
-	}
 	interval := micros(g.interval)
-	res, err := gcraScript.Run(ctx, r.client, []string{r.prefix + "gcra:" + key}, interval, interval*int64(burst)).Int64Slice()
+	res, err := redis.Int64s(r.eval(ctx, gcraScript, r.prefix+"gcra:"+key, interval, interval*int64(burst)))
 	if err == nil && len(res) != 2 {
 		err = fmt.Errorf("unexpected reply %v", res)
 	}
@@ -169,11 +205,8 @@ func (r *Redis) Acquire(ctx context.Context, key string, max int, lease time.Dur
 	if err := checkAcquire(max, lease); err != nil {
 		return nil, false, err
 	}
-	if r.client == nil {
-		return nil, false, errNoClient
-	}
 	k, token := r.prefix+"slots:"+key, rand.Text()
-	ok, err := acquireScript.Run(ctx, r.client, []string{k}, max, micros(lease), token).Bool()
+	ok, err := redis.Bool(r.eval(ctx, acquireScript, k, max, micros(lease), token))
 	if err != nil {
 		return nil, false, fmt.Errorf("limit: redis acquire %q: %w", key, err)
 	}
@@ -186,9 +219,9 @@ func (r *Redis) Acquire(ctx context.Context, key string, max int, lease time.Dur
 // hold keeps a slot's lease alive while ctx lives and returns its release.
 func (r *Redis) hold(ctx context.Context, k, token string, lease time.Duration) func() {
 	return holdLease(ctx, lease, func(ctx context.Context) (bool, error) {
-		return refreshScript.Run(ctx, r.client, []string{k}, micros(lease), token).Bool()
+		return redis.Bool(r.eval(ctx, refreshScript, k, micros(lease), token))
 	}, func(ctx context.Context) {
-		_ = r.client.ZRem(ctx, k, token).Err()
+		_, _ = r.do(ctx, r.timeout, "ZREM", k, token)
 	})
 }
 
@@ -197,11 +230,7 @@ func (r *Redis) Spend(ctx context.Context, key string, n int64, ttl time.Duratio
 	if err := checkTTL(ttl); err != nil {
 		return 0, err
 	}
-	if r.client == nil {
-		return 0, errNoClient
-	}
-	ms := (ttl + time.Millisecond - 1) / time.Millisecond
-	total, err := spendScript.Run(ctx, r.client, []string{r.prefix + "count:" + key}, n, int64(ms)).Int64()
+	total, err := redis.Int64(r.eval(ctx, spendScript, r.prefix+"count:"+key, n, millis(ttl)))
 	if err != nil {
 		return 0, fmt.Errorf("limit: redis spend %q: %w", key, err)
 	}
@@ -210,11 +239,8 @@ func (r *Redis) Spend(ctx context.Context, key string, n int64, ttl time.Duratio
 
 // Spent implements Store.
 func (r *Redis) Spent(ctx context.Context, key string) (int64, error) {
-	if r.client == nil {
-		return 0, errNoClient
-	}
-	n, err := r.client.Get(ctx, r.prefix+"count:"+key).Int64()
-	if errors.Is(err, redis.Nil) {
+	n, err := redis.Int64(r.do(ctx, r.timeout, "GET", r.prefix+"count:"+key))
+	if errors.Is(err, redis.ErrNil) {
 		return 0, nil
 	}
 	if err != nil {
@@ -228,10 +254,7 @@ func (r *Redis) Put(ctx context.Context, key, value string, ttl time.Duration) e
 	if err := checkTTL(ttl); err != nil {
 		return err
 	}
-	if r.client == nil {
-		return errNoClient
-	}
-	if err := r.client.Set(ctx, r.prefix+"val:"+key, value, ttl).Err(); err != nil {
+	if _, err := r.do(ctx, r.timeout, "SET", r.prefix+"val:"+key, value, "PX", millis(ttl)); err != nil {
 		return fmt.Errorf("limit: redis put %q: %w", key, err)
 	}
 	return nil
@@ -239,11 +262,8 @@ func (r *Redis) Put(ctx context.Context, key, value string, ttl time.Duration) e
 
 // Take implements Store.
 func (r *Redis) Take(ctx context.Context, key string) (string, bool, error) {
-	if r.client == nil {
-		return "", false, errNoClient
-	}
-	v, err := takeScript.Run(ctx, r.client, []string{r.prefix + "val:" + key}).Text()
-	if errors.Is(err, redis.Nil) {
+	v, err := redis.String(r.eval(ctx, takeScript, r.prefix+"val:"+key))
+	if errors.Is(err, redis.ErrNil) {
 		return "", false, nil
 	}
 	if err != nil {

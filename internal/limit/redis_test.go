@@ -2,6 +2,7 @@ package limit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 )
 
 // TestRedisSharedAcrossInstances runs two Limiters, each with a Redis client
@@ -18,7 +19,7 @@ import (
 func TestRedisSharedAcrossInstances(t *testing.T) {
 	addr := redisServer(t)
 	testSharedAcrossInstances(t, func(t *testing.T) [2]Store {
-		return [2]Store{NewRedis(redisClient(t, addr), t.Name()+":"), NewRedis(redisClient(t, addr), t.Name()+":")}
+		return [2]Store{redisStore(t, addr, t.Name()+":"), redisStore(t, addr, t.Name()+":")}
 	})
 }
 
@@ -31,8 +32,8 @@ func isRefusal(err error, limit string) bool {
 // that every key expires, so nothing a crashed instance wrote stays forever.
 func TestRedisKeys(t *testing.T) {
 	ctx := t.Context()
-	c := redisClient(t, redisServer(t))
-	s := NewRedis(c, "ag:")
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, "ag:"), dialRedis(t, addr)
 	if _, _, err := s.Allow(ctx, "k", 1, time.Minute, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -48,13 +49,13 @@ func TestRedisKeys(t *testing.T) {
 		"ag:slots:k": time.Minute,
 		"ag:count:k": time.Hour,
 	} {
-		got, err := c.PTTL(ctx, key).Result()
+		got, err := pttl(c, key)
 		if err != nil || got <= 0 || got > want {
 			t.Errorf("PTTL %s = %v, %v; want in (0, %v]", key, got, err, want)
 		}
 	}
 	release()
-	if n, err := c.Exists(ctx, "ag:slots:k").Result(); n != 0 || err != nil {
+	if n, err := redis.Int(c.Do("EXISTS", "ag:slots:k")); n != 0 || err != nil {
 		t.Errorf("the pool's key outlived its last slot: EXISTS = %d, %v", n, err)
 	}
 }
@@ -63,12 +64,12 @@ func TestRedisKeys(t *testing.T) {
 // server forgot them (a restart, a failover, SCRIPT FLUSH).
 func TestRedisScriptFlush(t *testing.T) {
 	ctx := t.Context()
-	c := redisClient(t, redisServer(t))
-	s := NewRedis(c, "")
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, ""), dialRedis(t, addr)
 	if _, _, err := s.Allow(ctx, "k", 1, time.Minute, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ScriptFlush(ctx).Err(); err != nil {
+	if _, err := c.Do("SCRIPT", "FLUSH"); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _, err := s.Allow(ctx, "k", 1, time.Minute, 2); !ok || err != nil {
@@ -94,10 +95,10 @@ func TestRedisDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
-	t.Cleanup(func() { c.Close() })
+	unreachable := NewRedis(RedisConfig{Addr: addr, DialTimeout: time.Second})
+	t.Cleanup(func() { unreachable.Close() })
 
-	for name, s := range map[string]*Redis{"unreachable": NewRedis(c, ""), "nil client": NewRedis(nil, "")} {
+	for name, s := range map[string]*Redis{"unreachable": unreachable, "zero value": {}} {
 		t.Run(name, func(t *testing.T) {
 			if _, _, err := s.Allow(ctx, "k", 1, time.Second, 1); err == nil {
 				t.Error("Allow: no error")
@@ -129,8 +130,8 @@ func TestRedisDown(t *testing.T) {
 // keys expiring.
 func TestRedisLogKeys(t *testing.T) {
 	ctx := t.Context()
-	c := redisClient(t, redisServer(t))
-	s := NewRedis(c, "ag:")
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, "ag:"), dialRedis(t, addr)
 	if err := s.Open(ctx, "k", "t1", "m", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -140,26 +141,34 @@ func TestRedisLogKeys(t *testing.T) {
 	if err := s.End(ctx, "k", "t1", 600<<10, true, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	head, err := c.HGetAll(ctx, "ag:{log:k}:head").Result()
+	head, err := redis.StringMap(c.Do("HGETALL", "ag:{log:k}:head"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := map[string]string{"turn": "t1", "meta": "m", "size": "614400", "ended": "1", "cut": "1"}; !reflect.DeepEqual(head, want) {
 		t.Errorf("the head = %v, want %v", head, want)
 	}
-	entries, err := c.XRange(ctx, "ag:{log:k}", "-", "+").Result()
+	entries, err := redis.Values(c.Do("XRANGE", "ag:{log:k}", "-", "+"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, e := range entries {
-		ids = append(ids, e.ID)
+		idAndFields, err := redis.Values(e, nil)
+		if err != nil || len(idAndFields) != 2 {
+			t.Fatalf("an entry %v: %v", e, err)
+		}
+		id, err := redis.String(idAndFields[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
 	}
 	if want := []string{"262144-0", "524288-0", "614400-0", "614400-1"}; !slices.Equal(ids, want) {
 		t.Errorf("the stream's ids = %v, want %v", ids, want)
 	}
 	for _, key := range []string{"ag:{log:k}:head", "ag:{log:k}"} {
-		got, err := c.PTTL(ctx, key).Result()
+		got, err := pttl(c, key)
 		if err != nil || got <= time.Minute || got > time.Hour {
 			t.Errorf("PTTL %s = %v, %v; want the retention, an hour", key, got, err)
 		}
@@ -170,7 +179,7 @@ func TestRedisLogKeys(t *testing.T) {
 // redisLogReadEntries appends' bytes per Read.
 func TestRedisLogSmallAppends(t *testing.T) {
 	ctx := t.Context()
-	s := NewRedis(redisClient(t, redisServer(t)), "")
+	s := redisStore(t, redisServer(t), "")
 	if err := s.Open(ctx, "k", "t1", "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -198,5 +207,99 @@ func TestRedisLogSmallAppends(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("read back %d bytes that differ from the %d appended", len(got), len(want))
+	}
+}
+
+// pttl reads a key's time to live (PTTL); not positive when the key has
+// none or is gone.
+func pttl(c redis.Conn, key string) (time.Duration, error) {
+	ms, err := redis.Int64(c.Do("PTTL", key))
+	return time.Duration(ms) * time.Millisecond, err
+}
+
+// TestRedisConnections checks how the store uses its connections: it
+// survives the server closing them, a reader blocks on a log longer than
+// the call timeout, and a reader whose context ends stops waiting at once.
+func TestRedisConnections(t *testing.T) {
+	addr := redisServer(t)
+	admin := dialRedis(t, addr)
+
+	t.Run("connections the server closed while idle are replaced, not failed", func(t *testing.T) {
+		ctx := t.Context()
+		s := redisStore(t, addr, t.Name()+":")
+		if _, err := s.Spend(ctx, "k", 1, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// As a restart or a failover would: every connection but admin's.
+		if _, err := admin.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if n, err := s.Spend(ctx, "k", 1, time.Minute); err != nil || n != int64(i+2) {
+				t.Fatalf("Spend after CLIENT KILL = %d, %v; want %d", n, err, i+2)
+			}
+		}
+	})
+
+	t.Run("a reader at the end waits past the call timeout", func(t *testing.T) {
+		ctx := t.Context()
+		s := NewRedis(RedisConfig{Addr: addr, Prefix: t.Name() + ":", Timeout: 100 * time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		if err := s.Open(ctx, "k", "t1", "", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			_ = s.Append(context.WithoutCancel(ctx), "k", "t1", 0, []byte("ab"), time.Minute)
+		}()
+		r, err := s.Read(ctx, "k", 0, wait)
+		if err != nil || string(r.Data) != "ab" {
+			t.Fatalf("Read = %+v, %v; want ab", r, err)
+		}
+	})
+
+	t.Run("a reader whose context ends stops waiting", func(t *testing.T) {
+		s := redisStore(t, addr, t.Name()+":")
+		if err := s.Open(t.Context(), "k", "t1", "", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		began := time.Now()
+		_, err := s.Read(ctx, "k", 0, wait)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Read = %v, want context.Canceled", err)
+		}
+		if took := time.Since(began); took > redisLogBlock/2 {
+			t.Errorf("Read took %v after its context ended", took)
+		}
+		if _, err := s.Stopped(t.Context(), "k", "t1"); err != nil {
+			t.Errorf("the store after a cancelled Read: %v", err)
+		}
+	})
+}
+
+// TestRedisErrorReplies: an error the server answers (here a key of the
+// wrong type) is an error, never a missing key.
+func TestRedisErrorReplies(t *testing.T) {
+	ctx := t.Context()
+	addr := redisServer(t)
+	s, c := redisStore(t, addr, ""), dialRedis(t, addr)
+	for _, key := range []string{"count:k", "val:k", "{log:k}:head"} {
+		if _, err := c.Do("SADD", key, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Spent(ctx, "k"); err == nil {
+		t.Errorf("Spent = %d, nil; want WRONGTYPE", n)
+	}
+	if v, ok, err := s.Take(ctx, "k"); err == nil {
+		t.Errorf("Take = %q, %v, nil; want WRONGTYPE", v, ok)
+	}
+	if r, err := s.Read(ctx, "k", 0, 0); err == nil {
+		t.Errorf("Read = %+v, nil; want WRONGTYPE", r)
+	}
+	if ok, err := s.Stopped(ctx, "k", "t1"); err == nil {
+		t.Errorf("Stopped = %v, nil; want WRONGTYPE", ok)
 	}
 }

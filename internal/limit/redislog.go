@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 )
 
 // A turn log in Redis is two keys in one hash slot (the braces are a hash
@@ -36,9 +36,9 @@ const (
 	redisLogReadEntries = 1024
 	// redisLogBlock bounds one XREAD BLOCK of a reader waiting at a log's
 	// end. A reader re-reads the log after each, which is how it learns of
-	// an End short of its position in a log that a new turn replaced; and
-	// a blocked call ignores its context, so this is also how long a reader
-	// that went away may hold a connection.
+	// an End short of its position in a log that a new turn replaced. A
+	// reader whose context ends stops waiting at once (and closes the
+	// connection it waited on).
 	redisLogBlock = time.Second
 )
 
@@ -51,7 +51,7 @@ const (
 
 // logOpenScript starts a log. KEYS: head, stream; ARGV: turn, meta, ttl ms.
 // The stream is made by the first XADD.
-var logOpenScript = redis.NewScript(`
+var logOpenScript = redis.NewScript(2, `
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'turn', ARGV[1], 'meta', ARGV[2], 'size', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -69,7 +69,7 @@ if head[3] or size ~= tonumber(ARGV[2]) then return -1 end
 
 // logAppendScript appends. KEYS: head, stream; ARGV: turn, position, ttl
 // ms, then the pieces of the data, each one stream entry.
-var logAppendScript = redis.NewScript(logWritable + `
+var logAppendScript = redis.NewScript(2, logWritable+`
 for i = 4, #ARGV do
   size = size + string.len(ARGV[i])
   redis.call('XADD', KEYS[2], string.format('%.0f-0', size), 'd', ARGV[i])
@@ -82,7 +82,7 @@ return 1
 
 // logEndScript ends a log. KEYS: head, stream; ARGV: turn, size, retain
 // ms, cut (1 or 0).
-var logEndScript = redis.NewScript(logWritable + `
+var logEndScript = redis.NewScript(2, logWritable+`
 redis.call('XADD', KEYS[2], string.format('%.0f-1', size), 'cut', ARGV[4])
 redis.call('HSET', KEYS[1], 'ended', '1', 'cut', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -91,7 +91,7 @@ return 1
 `)
 
 // logStopScript marks turn ARGV[1]'s log stopped. KEYS: head.
-var logStopScript = redis.NewScript(`
+var logStopScript = redis.NewScript(1, `
 if redis.call('HGET', KEYS[1], 'turn') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'stopped', '1')
 return 1
@@ -102,7 +102,7 @@ return 1
 // meta, size, ended (1 or 0), cut (1 or 0) and the bytes. It reads the
 // stream 16 entries at a time, so that it holds not much more than the
 // bytes it returns, however big or small the entries are.
-var logReadScript = redis.NewScript(`
+var logReadScript = redis.NewScript(2, `
 local head = redis.call('HMGET', KEYS[1], 'turn', 'meta', 'size', 'ended', 'cut')
 if not head[1] then return false end
 local from = tonumber(ARGV[1])
@@ -131,9 +131,9 @@ return {head[1], head[2], head[3], head[4] or '0', head[5] or '0', table.concat(
 var _ Logs = (*Redis)(nil)
 
 // logKeys returns the keys of the log under key: its head and its stream.
-func (r *Redis) logKeys(key string) []string {
-	stream := r.prefix + "{log:" + key + "}"
-	return []string{stream + ":head", stream}
+func (r *Redis) logKeys(key string) (head, stream string) {
+	stream = r.prefix + "{log:" + key + "}"
+	return stream + ":head", stream
 }
 
 // Open implements Logs: one script that deletes the log there and writes
@@ -142,10 +142,8 @@ func (r *Redis) Open(ctx context.Context, key, turn, meta string, ttl time.Durat
 	if err := checkLogWrite(turn, 0, ttl); err != nil {
 		return err
 	}
-	if r.client == nil {
-		return errNoClient
-	}
-	if err := logOpenScript.Run(ctx, r.client, r.logKeys(key), turn, meta, millis(ttl)).Err(); err != nil {
+	head, stream := r.logKeys(key)
+	if _, err := r.eval(ctx, logOpenScript, head, stream, turn, meta, millis(ttl)); err != nil {
 		return fmt.Errorf("limit: redis open log %q: %w", key, err)
 	}
 	return nil
@@ -157,11 +155,9 @@ func (r *Redis) Append(ctx context.Context, key, turn string, at int64, data []b
 	if err := checkLogWrite(turn, at, ttl); err != nil {
 		return err
 	}
-	if r.client == nil {
-		return errNoClient
-	}
-	args := make([]any, 0, 3+(len(data)+redisLogEntry-1)/redisLogEntry)
-	args = append(args, turn, at, millis(ttl))
+	head, stream := r.logKeys(key)
+	args := make([]any, 0, 5+(len(data)+redisLogEntry-1)/redisLogEntry)
+	args = append(args, head, stream, turn, at, millis(ttl))
 	for len(data) > 0 {
 		n := min(len(data), redisLogEntry)
 		args = append(args, data[:n])
@@ -176,20 +172,18 @@ func (r *Redis) End(ctx context.Context, key, turn string, size int64, cut bool,
 	if err := checkLogWrite(turn, size, retain); err != nil {
 		return err
 	}
-	if r.client == nil {
-		return errNoClient
-	}
 	c := "0"
 	if cut {
 		c = "1"
 	}
-	return r.logWrite(ctx, "end", key, logEndScript, []any{turn, size, millis(retain), c})
+	head, stream := r.logKeys(key)
+	return r.logWrite(ctx, "end", key, logEndScript, []any{head, stream, turn, size, millis(retain), c})
 }
 
 // logWrite runs a script that writes to the log under key and answers
 // logWritten, logGone or logPosition.
-func (r *Redis) logWrite(ctx context.Context, verb, key string, script *redis.Script, args []any) error {
-	res, err := script.Run(ctx, r.client, r.logKeys(key), args...).Int64()
+func (r *Redis) logWrite(ctx context.Context, verb, key string, script *redis.Script, keysAndArgs []any) error {
+	res, err := redis.Int64(r.eval(ctx, script, keysAndArgs...))
 	switch {
 	case err != nil:
 		return fmt.Errorf("limit: redis %s log %q: %w", verb, key, err)
@@ -202,20 +196,17 @@ func (r *Redis) logWrite(ctx context.Context, verb, key string, script *redis.Sc
 }
 
 // Read implements Logs: one script that reads the head and the entries
-// from the position (at most redisLogReadEntries of them). A reader at the end blocks on the stream (XREAD BLOCK,
-// at most redisLogBlock at a time) for an entry past its position, and
-// reads again when one comes.
+// from the position (at most redisLogReadEntries of them). A reader at the
+// end blocks on the stream (XREAD BLOCK, at most redisLogBlock at a time)
+// for an entry past its position, and reads again when one comes.
 func (r *Redis) Read(ctx context.Context, key string, from int64, wait time.Duration) (LogRead, error) {
 	if err := checkLogRead(from, wait); err != nil {
 		return LogRead{}, err
 	}
-	if r.client == nil {
-		return LogRead{}, errNoClient
-	}
-	keys := r.logKeys(key)
+	head, stream := r.logKeys(key)
 	deadline := time.Now().Add(wait)
 	for {
-		lr, err := r.readLog(ctx, keys, from)
+		lr, err := r.readLog(ctx, head, stream, from)
 		if err != nil {
 			return LogRead{}, fmt.Errorf("limit: redis read log %q: %w", key, err)
 		}
@@ -228,23 +219,24 @@ func (r *Redis) Read(ctx context.Context, key string, from int64, wait time.Dura
 			continue
 		}
 		// Entries past <from>-0 are the end at from and any data past it.
-		err = r.client.XRead(ctx, &redis.XReadArgs{
-			Streams: []string{keys[1], strconv.FormatInt(from, 10) + "-0"},
-			Count:   1,
-			Block:   block,
-		}).Err()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return LogRead{}, fmt.Errorf("limit: redis wait on log %q: %w", key, err)
-		}
+		// The reply, nil when the block ends with none, does not matter:
+		// the next readLog reads what came.
+		_, err = r.do(ctx, block+r.timeout, "XREAD", "COUNT", 1, "BLOCK", block.Milliseconds(),
+			"STREAMS", stream, strconv.FormatInt(from, 10)+"-0")
 		if err := ctx.Err(); err != nil {
 			return LogRead{}, err
+		}
+		if err != nil {
+			return LogRead{}, fmt.Errorf("limit: redis wait on log %q: %w", key, err)
 		}
 	}
 }
 
-func (r *Redis) readLog(ctx context.Context, keys []string, from int64) (LogRead, error) {
-	res, err := logReadScript.Run(ctx, r.client, keys, from, MaxLogRead, redisLogReadEntries).Slice()
-	if errors.Is(err, redis.Nil) {
+// readLog runs logReadScript, whose reply is nil for no log, else six bulk
+// strings.
+func (r *Redis) readLog(ctx context.Context, head, stream string, from int64) (LogRead, error) {
+	res, err := redis.Values(r.eval(ctx, logReadScript, head, stream, from, MaxLogRead, redisLogReadEntries))
+	if errors.Is(err, redis.ErrNil) {
 		return LogRead{}, nil
 	}
 	if err != nil {
@@ -253,30 +245,29 @@ func (r *Redis) readLog(ctx context.Context, keys []string, from int64) (LogRead
 	if len(res) != 6 {
 		return LogRead{}, fmt.Errorf("unexpected reply %v", res)
 	}
-	var s [6]string
+	var b [6][]byte
 	for i, v := range res {
 		var ok bool
-		if s[i], ok = v.(string); !ok {
+		if b[i], ok = v.([]byte); !ok {
 			return LogRead{}, fmt.Errorf("unexpected reply %v", res)
 		}
 	}
-	size, err := strconv.ParseInt(s[2], 10, 64)
+	size, err := strconv.ParseInt(string(b[2]), 10, 64)
 	if err != nil {
-		return LogRead{}, fmt.Errorf("unexpected size %q", s[2])
+		return LogRead{}, fmt.Errorf("unexpected size %q", b[2])
 	}
-	lr := LogRead{Found: true, Turn: s[0], Meta: s[1], Size: size, Ended: s[3] == "1", Cut: s[4] == "1"}
-	if s[5] != "" {
-		lr.Data = []byte(s[5])
+	lr := LogRead{Found: true, Turn: string(b[0]), Meta: string(b[1]), Size: size,
+		Ended: string(b[3]) == "1", Cut: string(b[4]) == "1"}
+	if len(b[5]) > 0 {
+		lr.Data = b[5]
 	}
 	return lr, nil
 }
 
 // Stop implements Logs: one script that checks the turn and sets the flag.
 func (r *Redis) Stop(ctx context.Context, key, turn string) error {
-	if r.client == nil {
-		return errNoClient
-	}
-	ok, err := logStopScript.Run(ctx, r.client, r.logKeys(key)[:1], turn).Bool()
+	head, _ := r.logKeys(key)
+	ok, err := redis.Bool(r.eval(ctx, logStopScript, head, turn))
 	if err != nil {
 		return fmt.Errorf("limit: redis stop log %q: %w", key, err)
 	}
@@ -288,14 +279,15 @@ func (r *Redis) Stop(ctx context.Context, key, turn string) error {
 
 // Stopped implements Logs: one HMGET of the head.
 func (r *Redis) Stopped(ctx context.Context, key, turn string) (bool, error) {
-	if r.client == nil {
-		return false, errNoClient
+	head, _ := r.logKeys(key)
+	res, err := redis.Values(r.do(ctx, r.timeout, "HMGET", head, "turn", "stopped"))
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected reply %v", res)
 	}
-	res, err := r.client.HMGet(ctx, r.logKeys(key)[0], "turn", "stopped").Result()
 	if err != nil {
 		return false, fmt.Errorf("limit: redis read log %q: %w", key, err)
 	}
-	if t, _ := res[0].(string); t != turn {
+	if t, _ := res[0].([]byte); string(t) != turn {
 		return false, ErrLogGone
 	}
 	return res[1] != nil, nil

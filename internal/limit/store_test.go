@@ -42,7 +42,7 @@ var stores = []struct {
 			// The test's name keeps each test's keys apart on the one
 			// server.
 			return harness{
-				store:   NewRedis(redisClient(t, addr), t.Name()+":"),
+				store:   redisStore(t, addr, t.Name()+":"),
 				advance: time.Sleep,
 				slack:   20 * time.Millisecond,
 			}

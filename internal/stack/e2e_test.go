@@ -22,11 +22,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// A gateway's Redis client lives as long as its process, and the tests'
-// gateways are never closed; once a connection to Redis has failed, the
-// client keeps a circuit breaker's cleanup loop running.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/maintnotifications.(*CircuitBreakerManager).cleanupLoop"))
+	goleak.VerifyTestMain(m)
 }
 
 // gatedModel emits its deltas one at a time, each only after the test

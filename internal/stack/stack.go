@@ -24,7 +24,6 @@ import (
 	"github.com/agentgate/agentgate/internal/model"
 	"github.com/agentgate/agentgate/internal/telemetry"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 )
 
@@ -108,12 +107,12 @@ func NewStore(l config.Limits) limit.Store {
 	if l.Store != "redis" {
 		return limit.NewMemory(nil)
 	}
-	opts := &redis.Options{Addr: l.Redis.Addr, Username: l.Redis.Username, Password: l.Redis.Password, DB: l.Redis.DB,
-		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+	c := limit.RedisConfig{Addr: l.Redis.Addr, Username: l.Redis.Username, Password: l.Redis.Password, DB: l.Redis.DB,
+		Prefix: l.Redis.Prefix, DialTimeout: 2 * time.Second, Timeout: time.Second}
 	if l.Redis.TLS {
-		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		c.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return limit.NewRedis(redis.NewClient(opts), l.Redis.Prefix)
+	return limit.NewRedis(c)
 }
 
 // NewLimiter builds the limiter l configures over store, or nil when it
