@@ -19,7 +19,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/encoding/httpbinding"
 	smithyrand "github.com/aws/smithy-go/rand"
@@ -191,26 +190,6 @@ func (a *AgentCore) signsAsTheSDK() bool {
 		return false
 	}
 	return ours.Header.Get("Authorization") == sdks.Header.Get("Authorization") && ours.URL.RawQuery == sdks.URL.RawQuery
-}
-
-// resolveEndpoint returns the data plane's URL the SDK would call: the
-// configured base endpoint for the service (AWS_ENDPOINT_URL_BEDROCK_AGENTCORE,
-// AWS_ENDPOINT_URL, the shared config's services section), else the
-// region's by the service's endpoint rules.
-func resolveEndpoint(ctx context.Context, awsCfg aws.Config) (string, error) {
-	o := bedrockagentcore.NewFromConfig(awsCfg).Options()
-	if o.BaseEndpoint != nil {
-		return *o.BaseEndpoint, nil
-	}
-	ep, err := bedrockagentcore.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, bedrockagentcore.EndpointParameters{
-		Region:       aws.String(awsCfg.Region),
-		UseFIPS:      aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
-		UseDualStack: aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled),
-	})
-	if err != nil {
-		return "", err
-	}
-	return ep.URI.String(), nil
 }
 
 // Check reports whether the runtime's data plane can be reached and the
