@@ -172,6 +172,9 @@ type Server struct {
 
 	// turns holds the durable turns running here, by log key.
 	turns sync.Map
+	// headerHold is how long an answer's header waits for its first burst
+	// (stream.go); tests change it.
+	headerHold time.Duration
 }
 
 // New validates opts and returns the gateway.
@@ -232,7 +235,7 @@ func New(opts Options) (*Server, error) {
 		}
 		forward[name] = f
 	}
-	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer}
+	s := &Server{opts: opts, forward: forward, log: opts.Logger, tracer: opts.Tracer, headerHold: headerHold}
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}

@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/agentgate/agentgate/internal/auth"
 	"github.com/agentgate/agentgate/internal/session"
@@ -213,6 +216,7 @@ func TestABurstOfEventsLeavesInOneFlushAndALoneEventAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gw.headerHold = time.Hour // however slow the machine, the header waits for the burst
 	w := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
 	done := make(chan struct{})
 	go func() {
@@ -225,8 +229,63 @@ func TestABurstOfEventsLeavesInOneFlushAndALoneEventAtOnce(t *testing.T) {
 	c.w.Close()
 	<-done
 	burst, lone := 3*len(textEvent), 4*len(textEvent)
-	// The header's flush, one for the burst, one for the lone event.
-	if len(w.flushed) < 3 || w.flushed[1] != burst || w.flushed[2] != lone {
-		t.Fatalf("flushes after %v body bytes, want after 0, %d (the burst at once) and %d (the lone event)", w.flushed, burst, lone)
+	// The header goes with the burst, in one flush; then one for the lone
+	// event.
+	if len(w.flushed) < 2 || w.flushed[0] != burst || w.flushed[1] != lone {
+		t.Fatalf("flushes after %v body bytes, want after %d (the header and the burst at once) and %d (the lone event)", w.flushed, burst, lone)
+	}
+}
+
+// syncFlushes is a ResponseWriter whose flushes (from any goroutine) are
+// counted with the body bytes each sent.
+type syncFlushes struct {
+	*httptest.ResponseRecorder
+	mu      sync.Mutex
+	flushed []int
+}
+
+func (f *syncFlushes) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushed = append(f.flushed, f.Body.Len())
+	f.ResponseRecorder.Flush()
+}
+
+func (f *syncFlushes) seen() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.flushed)
+}
+
+// TestASilentAgentsStreamStillStartsAtOnce: while the agent says nothing,
+// the header leaves alone after the hold, so the client knows its stream
+// started; the first event then follows in a flush of its own.
+func TestASilentAgentsStreamStillStartsAtOnce(t *testing.T) {
+	inv := &pipeInvoker{calls: make(chan call, 1)}
+	issuer, _ := session.NewIssuer(session.RandomKey())
+	gw, err := New(Options{Agents: map[string]upstream.Invoker{"demo": inv}, DefaultAgent: "demo", Sessions: issuer, Auth: auth.None{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.headerHold = time.Millisecond
+	w := &syncFlushes{ResponseRecorder: httptest.NewRecorder()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		gw.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"prompt":"hi","response":"original"}`)))
+	}()
+	c := <-inv.calls
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.seen()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := w.seen(); len(got) != 1 || got[0] != 0 {
+		t.Fatalf("while the agent is silent: flushes after %v body bytes, want one after 0 (the header)", got)
+	}
+	c.w.Write([]byte(textEvent))
+	c.w.Close()
+	<-done
+	if got := w.seen(); len(got) < 2 || got[1] != len(textEvent) {
+		t.Fatalf("flushes after %v body bytes, want the header's, then the event's after %d", got, len(textEvent))
 	}
 }

@@ -68,11 +68,12 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	}
 	defer resp.Body.Close()
 
-	st := startStream(w, enc, req.sessionID, s.opts.Heartbeat, s.opts.IdleTimeout)
-	defer st.release()
+	so := streamOptions{hold: s.headerHold, heartbeat: s.opts.Heartbeat, writeBy: s.opts.IdleTimeout}
 	if t != nil {
-		st.batch = t.log.batch
+		so.batch = t.log.batch
 	}
+	st := startStream(w, enc, req.sessionID, so)
+	defer st.release()
 	res, err := s.copyStream(st, event.NewDecoder(s.opts.Dialects[name]), resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })
 	res.heartbeats = st.close()
 	return s.finish(ctx, w, r, st, name, req.sessionID, res, err)

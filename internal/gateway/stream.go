@@ -14,10 +14,12 @@ import (
 // is silent, the write deadline that lets go of a client that stopped
 // reading, and the terminal write. The relay only says what to write.
 //
-// The flush policy: the header goes out at once, so the client knows the
-// stream has started; then one flush per burst of upstream blocks (a lone
-// event leaves at once, a burst read in one go leaves in one write), one
-// per heartbeat, and one after the terminal write. A buffered encoder (a
+// The flush policy: the header goes out with the first burst of upstream
+// blocks, in the same write, or alone after headerHold if the agent is
+// silent that long, so the client knows the stream has started; then one
+// flush per burst (a lone event leaves at once, a burst read in one go
+// leaves in one write), one per heartbeat, and one after the terminal
+// write. A buffered encoder (a
 // non-streamed chat completion) is never flushed: a flush would send the
 // 200 and its headers, after which a failure could only be an error body
 // under a success status.
@@ -39,12 +41,32 @@ type stream struct {
 	timer  *time.Timer
 	beats  int
 	closed bool
+	// hold sends the header alone if nothing was flushed headerHold after
+	// it was written; opened says a flush sent it.
+	hold   *time.Timer
+	opened bool
 }
 
-// startStream sends the response's headers (and, unless enc buffers, its
-// status at once) and starts heartbeats after every silence of heartbeat.
-func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, heartbeat, writeBy time.Duration) *stream {
-	st := &stream{w: w, rc: http.NewResponseController(w), enc: enc, buffered: enc.Buffered(), writeBy: writeBy}
+// headerHold is how long the header waits for the agent's first block, to
+// leave with it in one write. An agent streaming at once (its first event
+// follows its own header) is met in well under it; a silent one leaves the
+// client knowing its stream started, as good as at once.
+const headerHold = 5 * time.Millisecond
+
+// streamOptions shape a stream: hold, how long its header waits for the
+// first burst; heartbeat, the silence after which a heartbeat goes out
+// (0: none); writeBy, the client's time to take each burst (0: no bound);
+// batch, what runs at every flush.
+type streamOptions struct {
+	hold, heartbeat, writeBy time.Duration
+	batch                    func()
+}
+
+// startStream writes the response's headers (and, unless enc buffers, its
+// status, which goes out with the first burst or after o.hold) and starts
+// heartbeats after every silence of o.heartbeat.
+func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, o streamOptions) *stream {
+	st := &stream{w: w, rc: http.NewResponseController(w), enc: enc, buffered: enc.Buffered(), writeBy: o.writeBy, batch: o.batch}
 	h := w.Header()
 	h.Set("Content-Type", enc.ContentType())
 	h.Set("Cache-Control", "no-store")
@@ -58,22 +80,35 @@ func startStream(w http.ResponseWriter, enc format.Encoder, sessionID string, he
 		return st
 	}
 	w.WriteHeader(http.StatusOK)
-	st.flush()
-	if heartbeat > 0 {
-		st.every = heartbeat
-		// Under the lock: the first beat may fire before AfterFunc returns,
-		// and it reads the timer.
-		st.mu.Lock()
-		st.timer = time.AfterFunc(heartbeat, st.beat)
-		st.mu.Unlock()
+	// Under the lock: the timers may fire before AfterFunc returns, and
+	// they read what they are assigned to.
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.hold = time.AfterFunc(o.hold, st.open)
+	if o.heartbeat > 0 {
+		st.every = o.heartbeat
+		st.timer = time.AfterFunc(o.heartbeat, st.beat)
 	}
 	return st
+}
+
+// open sends the header if nothing has yet, while the stream is open.
+func (st *stream) open() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.closed && !st.opened {
+		st.flush()
+	}
 }
 
 // flush sends what is written so far, unless the answer is buffered.
 func (st *stream) flush() {
 	if !st.buffered {
 		_ = st.rc.Flush()
+		if !st.opened && st.hold != nil {
+			st.opened = true
+			st.hold.Stop()
+		}
 	}
 	if st.batch != nil {
 		st.batch()
@@ -137,6 +172,9 @@ func (st *stream) close() int {
 	st.closed = true
 	if st.timer != nil {
 		st.timer.Stop()
+	}
+	if st.hold != nil {
+		st.hold.Stop()
 	}
 	st.extend()
 	return st.beats
