@@ -1,6 +1,10 @@
 package event
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // An agent's error report can name what it ran on (ARNs, account ids,
 // regions), so the gateway must know one whatever its shape: agents, SDKs
@@ -99,13 +103,63 @@ func stringText(raw []byte) ([]byte, bool) {
 // event, and errs towards true: false only when data is not a JSON object,
 // or has none of "error", "exception" (in any ASCII case) or "metadata",
 // and no \u escape that could spell a letter of them.
+//
+// It looks eight positions at a time for what each of those must hold,
+// and is rare in text: "rr" (of "error", any case), "xc" (of
+// "exception", any case), "ad" (of "metadata") and a backslash; only
+// there does it check the word itself. mayMatterBytewise, the plain scan,
+// says the same for every input (FuzzMayMatterScans).
 func MayMatter(data []byte) bool {
 	data = bytes.TrimSpace(data) // as Decode trims it
 	if len(data) == 0 || data[0] != '{' {
 		return false // strings are text; nothing else decodes
 	}
-	for i, c := range data {
-		switch c {
+	i := 0
+	for ; i+9 <= len(data); i += 8 {
+		w0 := binary.LittleEndian.Uint64(data[i:])
+		w1 := binary.LittleEndian.Uint64(data[i+1:])
+		l0, l1 := w0|fold, w1|fold
+		m := eqBytes(l0, 'r')&eqBytes(l1, 'r') | eqBytes(l0, 'x')&eqBytes(l1, 'c') |
+			eqBytes(w0, 'a')&eqBytes(w1, 'd') | eqBytes(w0, '\\')
+		for m != 0 {
+			if matterAt(data, i+bits.TrailingZeros64(m)/8) {
+				return true
+			}
+			m &= m - 1
+		}
+	}
+	// The last positions one by one, from where a word could start that
+	// the loop above could not see whole.
+	return mayMatterFrom(data, max(0, i-3))
+}
+
+// fold sets the bit that makes an ASCII capital letter small, in every
+// byte.
+const fold = 0x2020202020202020
+
+// eqBytes returns, in w, 0x80 in each byte equal to c, and maybe in a
+// byte above one that is: the candidates matterAt then checks.
+func eqBytes(w uint64, c byte) uint64 {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	x := w ^ (lows * uint64(c))
+	return (x - lows) &^ x & highs
+}
+
+// matterAt checks the words whose telltale pair (or backslash) is at p.
+func matterAt(data []byte, p int) bool {
+	switch lower(data[p]) {
+	case 'r', 'x':
+		return p >= 1 && (hasPrefixFold(data[p-1:], "error") || hasPrefixFold(data[p-1:], "exception"))
+	case 'a':
+		return p >= 3 && bytes.HasPrefix(data[p-3:], []byte("metadata"))
+	}
+	return data[p] == '\\' && isLetterEscape(data[p:])
+}
+
+// mayMatterFrom is MayMatter's plain scan of data from position from on.
+func mayMatterFrom(data []byte, from int) bool {
+	for i := from; i < len(data); i++ {
+		switch data[i] {
 		case 'e', 'E':
 			if hasPrefixFold(data[i:], "error") || hasPrefixFold(data[i:], "exception") {
 				return true
