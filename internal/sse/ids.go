@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 )
@@ -29,6 +30,8 @@ type IDWriter struct {
 	// CR, so an LF next completes it.
 	inLine, pending, afterCR bool
 	buf                      []byte
+	// general turns the one-block fast path off (for tests).
+	general bool
 }
 
 // NewIDWriter returns an IDWriter on w for a stream at position pos.
@@ -42,6 +45,14 @@ func (iw *IDWriter) Pos() int64 { return iw.pos }
 // Write passes p on with the id lines its blocks need. It reports len(p)
 // written when the underlying writer took everything.
 func (iw *IDWriter) Write(p []byte) (int, error) {
+	if !iw.general && iw.oneBlock(p) {
+		// A whole block, LF-ended, from a line start: its id goes right
+		// before its blank line, as the general scan below would put it,
+		// without a second scan of its lines.
+		out := append(iw.buf[:0], p[:len(p)-1]...)
+		out = append(iw.appendID(out), '\n')
+		return iw.flush(out, len(p))
+	}
 	out := iw.buf[:0]
 	rest := p
 	for len(rest) > 0 {
@@ -70,13 +81,29 @@ func (iw *IDWriter) Write(p []byte) (int, error) {
 		}
 		out = append(out, c)
 	}
+	return iw.flush(out, len(p))
+}
+
+// oneBlock reports whether p is one whole block as relays write them,
+// each line ended by an LF (no CR), the last line blank and no other
+// blank, written at a line start with nothing pending: then the general
+// scan would only add the id before p's last byte.
+func (iw *IDWriter) oneBlock(p []byte) bool {
+	n := len(p)
+	return n >= 2 && !iw.inLine && !iw.pending && !iw.afterCR && p[0] != '\n' &&
+		p[n-1] == '\n' && p[n-2] == '\n' && bytes.Index(p, []byte("\n\n")) == n-2 && bytes.IndexByte(p, '\r') < 0
+}
+
+// flush writes out on, keeps its buffer, and reports n written when the
+// underlying writer took everything.
+func (iw *IDWriter) flush(out []byte, n int) (int, error) {
 	iw.buf = out
-	n, err := iw.w.Write(out)
-	iw.pos += int64(n)
+	m, err := iw.w.Write(out)
+	iw.pos += int64(m)
 	if err != nil {
 		return 0, err
 	}
-	return len(p), nil
+	return n, nil
 }
 
 // appendID appends the id line of the block that the byte after out

@@ -78,17 +78,36 @@ func checkIDs(t *testing.T, start int64, stream []byte) {
 func FuzzIDWriter(f *testing.F) {
 	for _, s := range []string{"data: a\n\n", "data: a\r\n\r\nevent: x\rdata: y\r\r", ": c\n\nid: 5\ndata\n\n", "\n\n\r\n"} {
 		f.Add([]byte(s), uint8(3))
+		f.Add([]byte(s), uint8(200))
 	}
+	f.Add([]byte("event: a\ndata: b\n\ndata: c\n\n\ndata: d\ndata: e\n\n: x\n\n"), uint8(255))
 	f.Fuzz(func(t *testing.T, in []byte, split uint8) {
-		var out bytes.Buffer
-		iw := NewIDWriter(&out, 0)
+		var out, general bytes.Buffer
+		iw, gw := NewIDWriter(&out, 0), NewIDWriter(&general, 0)
+		gw.general = true
 		step := int(split%16) + 1
-		for i := 0; i < len(in); i += step {
-			if _, err := iw.Write(in[i:min(i+step, len(in))]); err != nil {
-				t.Fatal(err)
+		if split >= 128 { // write block by block, as relays do
+			step = 0
+		}
+		for i := 0; i < len(in); {
+			end := min(i+step, len(in))
+			if step == 0 {
+				end = len(in)
+				if j := bytes.Index(in[i:], []byte("\n\n")); j >= 0 {
+					end = i + j + 2
+				}
 			}
+			for _, w := range []*IDWriter{iw, gw} {
+				if _, err := w.Write(in[i:end]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			i = end
 		}
 		got := out.Bytes()
+		if !bytes.Equal(got, general.Bytes()) {
+			t.Fatalf("the one-block path wrote %q, the general scan %q", got, general.Bytes())
+		}
 		if iw.Pos() != int64(len(got)) {
 			t.Fatalf("Pos %d after writing %d bytes", iw.Pos(), len(got))
 		}
