@@ -72,6 +72,9 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	if t != nil {
 		so.batch = t.log.batch
 	}
+	if t != nil {
+		t.log.waitOpen()
+	}
 	st := startStream(w, enc, req.sessionID, so)
 	defer st.release()
 	res, err := s.copyStream(st, event.NewDecoder(s.opts.Dialects[name]), resp.Body, func() { wd.reset(s.opts.IdleTimeout, errIdleTimeout) })

@@ -252,6 +252,19 @@ func (l *turnLog) open() {
 	l.shipOn()
 }
 
+// waitOpen waits until the log's opening is settled, opened or failed
+// (bounded by the store's timeout), so that a client never holds a byte
+// of an answer whose log a resume on another instance could not yet
+// find. The opening started with the turn, beside the upstream call, so
+// it is mostly settled by the first byte.
+func (l *turnLog) waitOpen() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for !l.opened && !l.broken {
+		l.cond.Wait()
+	}
+}
+
 // write takes p into the next batch, unless the log is over its cap.
 func (l *turnLog) write(p []byte) {
 	l.mu.Lock()
