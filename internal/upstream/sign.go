@@ -32,7 +32,7 @@ type signer struct {
 	keyFor string // secret + "/" + date
 }
 
-// signedRequestHeaders are excluded from the signature as the SDK
+// ignoredHeader reports whether the signature leaves out the header k, as the SDK
 // excludes them (by their key in the header map).
 func ignoredHeader(k string) bool {
 	switch k {
