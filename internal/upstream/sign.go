@@ -32,8 +32,8 @@ type signer struct {
 	keyFor string // secret + "/" + date
 }
 
-// ignoredHeader reports whether the signature leaves out the header k, as the SDK
-// excludes them (by their key in the header map).
+// ignoredHeader reports whether the signature leaves out the header k (its
+// key in the header map), as the SDK's signer does.
 func ignoredHeader(k string) bool {
 	switch k {
 	case "Authorization", "User-Agent", "X-Amzn-Trace-Id", "Expect", "Transfer-Encoding":
