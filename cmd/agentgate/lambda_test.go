@@ -138,8 +138,10 @@ func TestLambdaModeUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	}
 
 	t.Run("each invocation logs one JSON access line and one embedded metric line", func(t *testing.T) {
+		// Each invocation writes its metric line, then its access line: wait
+		// for both of the second.
 		var access, emf []map[string]any
-		for deadline := time.Now().Add(5 * time.Second); len(emf) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(5 * time.Second); (len(access) < 2 || len(emf) < 2) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			access, emf = nil, nil
 			for _, line := range strings.Split(logs.String(), "\n") {
 				var m map[string]any
