@@ -153,7 +153,9 @@ func NewAgentCore(ctx context.Context, cfg AgentCoreConfig) (*AgentCore, error) 
 	runtime := endpoint + "/runtimes/" + httpbinding.EscapePath(cfg.ARN, true)
 	query := "?" + strings.ReplaceAll(url.Values{"qualifier": {cfg.Qualifier}}.Encode(), "+", "%20")
 	a := &AgentCore{arn: cfg.ARN, qualifier: cfg.Qualifier, region: cfg.Region, endpoint: endpoint,
-		http: httpClient, creds: awsCfg.Credentials, signer: &signer{service: signingName, region: cfg.Region},
+		// The config's client, not httpClient: loading the config may have
+		// built a new one from it, such as one that trusts AWS_CA_BUNDLE.
+		http: awsCfg.HTTPClient, creds: awsCfg.Credentials, signer: &signer{service: signingName, region: cfg.Region},
 		retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
 			o.MaxBackoff = backoff

@@ -2,9 +2,12 @@ package upstream
 
 import (
 	"context"
+	"encoding/pem"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -153,4 +156,61 @@ func TestHeadersReachTheAgentSignedThroughTheEmulator(t *testing.T) {
 	if got := h.Get("X-Amzn-Bedrock-Agentcore-Runtime-Custom-Unlisted"); got != "" {
 		t.Errorf("a header the runtime does not allow-list reached the agent: %q", got)
 	}
+}
+
+// TestTheCABundleIsHonoured: AWS_CA_BUNDLE, the SDK's setting for a
+// private certificate authority (a TLS-inspecting proxy, an endpoint with a
+// private certificate), is trusted by the invocation as it is by the SDK's
+// own clients, and the data plane is reached over HTTP/2, as AgentCore's
+// TLS endpoints are.
+func TestTheCABundleIsHonoured(t *testing.T) {
+	var proto atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(r.Proto)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: \"hi\"\n\n")
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	creds := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	invoke := func(t *testing.T) error {
+		t.Helper()
+		a, err := NewAgentCore(context.Background(), AgentCoreConfig{ARN: testARN, Region: "us-east-1", Endpoint: srv.URL, Credentials: creds, MaxAttempts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := a.Invoke(context.Background(), Request{Payload: []byte(`{"prompt":"hi"}`), SessionID: strings.Repeat("s", 33)})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || string(body) != "data: \"hi\"\n\n" {
+			t.Fatalf("body %q, %v", body, err)
+		}
+		return nil
+	}
+
+	t.Run("an unknown authority is refused", func(t *testing.T) {
+		t.Setenv("AWS_CA_BUNDLE", "")
+		if err := invoke(t); err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("Invoke: %v, want a certificate error", err)
+		}
+	})
+	t.Run("the bundle's authority is trusted", func(t *testing.T) {
+		bundle := filepath.Join(t.TempDir(), "ca.pem")
+		pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		if err := os.WriteFile(bundle, pemCert, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_CA_BUNDLE", bundle)
+		if err := invoke(t); err != nil {
+			t.Fatalf("Invoke: %v", err)
+		}
+		if p, _ := proto.Load().(string); p != "HTTP/2.0" {
+			t.Fatalf("the data plane was reached over %q, want HTTP/2.0", p)
+		}
+	})
 }
