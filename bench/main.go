@@ -64,6 +64,7 @@ type options struct {
 	peersEphemeral bool
 	memStreams     []int
 	memModes       []string
+	memUpstreams   []string
 	memPerHost     int
 	startups       int
 	out            string
@@ -100,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.peersEphemeral, "peers-ephemeral", false, "add to the peer phase the gateway with durable turns off (stream.durable: false)")
 	memStreams := fs.String("mem-streams", "1000,10000", "idle `streams` of the memory phase")
 	memModes := fs.String("mem-modes", "original,transformed,openai", "gateway `modes` of the memory phase")
+	memUpstreams := fs.String("mem-upstreams", "tls,plain", "how the gateway reaches the emulator in the memory phase: `tls` (HTTPS, HTTP/2 as AgentCore's endpoints), plain (HTTP/1.1)")
 	fs.IntVar(&o.memPerHost, "mem-per-host", 2000, "idle streams per emulator port (the SDK caps connections per host at 2,048)")
 	fs.IntVar(&o.startups, "startup-runs", 10, "starts of the binary in the start-up phase")
 	fs.StringVar(&o.out, "out", "", "JSON results `file` (default bench/results/latest.json in the module)")
@@ -135,6 +137,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.phases = list(*phases)
 	o.modes = list(*modes)
 	o.memModes = list(*memModes)
+	o.memUpstreams = list(*memUpstreams)
+	for _, u := range o.memUpstreams {
+		if u != "tls" && u != "plain" {
+			return nil, fmt.Errorf("-mem-upstreams: %q is neither tls nor plain", u)
+		}
+	}
 	if o.streams, err = ints("streams", *streams); err != nil {
 		return nil, err
 	}
@@ -293,7 +301,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if o.has("memory") {
 		phase("memory")
 		logf("memory: %v idle streams in %v", o.memStreams, o.memModes)
-		mem, err := runMemory(ctx, o.memStreams, o.memModes, o.memPerHost, o.memProfile)
+		mem, err := runMemory(ctx, o.memStreams, o.memModes, o.memUpstreams, o.memPerHost, o.memProfile)
 		r.Memory = mem
 		if err != nil {
 			r.Notes = append(r.Notes, "memory: "+err.Error())

@@ -3,9 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -48,7 +56,11 @@ import (
 // in one mode. The per-stream figures are KiB: what the gateway's process
 // gained with the streams open, divided by the streams.
 type memoryResult struct {
-	Mode      string `json:"mode"`
+	Mode string `json:"mode"`
+	// Upstream is how the gateway reaches the emulator: "tls" (HTTPS,
+	// HTTP/2 negotiated, as AgentCore's endpoints are reached) or "plain"
+	// (HTTP/1.1 over TCP: a connection per open stream).
+	Upstream  string `json:"upstream"`
 	Requested int    `json:"requested"`
 	Streams   int    `json:"streams"`
 	Errors    int    `json:"errors"`
@@ -101,9 +113,10 @@ func settle() {
 	time.Sleep(300 * time.Millisecond)
 }
 
-// runMemory measures idle streams at each level in each mode.
-// With profile set, it writes the heap profile of the last run there.
-func runMemory(ctx context.Context, levels []int, modes []string, perHost int, profile string) ([]memoryResult, error) {
+// runMemory measures idle streams at each level in each mode, over each
+// kind of upstream connection. With profile set, it writes the heap
+// profile of the last run there.
+func runMemory(ctx context.Context, levels []int, modes, upstreams []string, perHost int, profile string) ([]memoryResult, error) {
 	if profile != "" {
 		runtime.MemProfileRate = 4 << 10
 	}
@@ -117,17 +130,39 @@ func runMemory(ctx context.Context, levels []int, modes []string, perHost int, p
 	if err != nil {
 		return nil, err
 	}
+	var out []memoryResult
+	for u, upstream := range upstreams {
+		last := u == len(upstreams)-1
+		rs, err := runMemoryOver(ctx, upstream, agentURL, levels, modes, perHost, limit, edge, map[bool]string{true: profile}[last])
+		out = append(out, rs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// runMemoryOver measures the levels and modes with the gateway reaching
+// the emulator over upstream.
+func runMemoryOver(ctx context.Context, upstream, agentURL string, levels []int, modes []string, perHost int, limit uint64, edge *helper, profile string) ([]memoryResult, error) {
 	k := newKeys()
 	hosts := (slices.Max(levels) + perHost - 1) / perHost
 	emu, err := startHelper("emulator", []string{"BENCH_AGENT_URL=" + agentURL, "BENCH_KEY_ID=" + k.id, "BENCH_SECRET=" + k.secret,
-		"BENCH_PORTS=" + strconv.Itoa(hosts)})
+		"BENCH_PORTS=" + strconv.Itoa(hosts), "BENCH_UPSTREAM=" + upstream})
 	if err != nil {
 		return nil, err
 	}
 	defer emu.stop()
-	emuURLs, err := emu.expect("emulator", 10*time.Second)
+	reply, err := emu.expect("emulator", 10*time.Second)
 	if err != nil {
 		return nil, err
+	}
+	// "URL… [ca PATH]": a TLS emulator's certificate, which the gateway
+	// trusts as a deployment trusts a private authority: AWS_CA_BUNDLE.
+	emuURLs, ca, _ := strings.Cut(reply, " ca ")
+	if ca != "" {
+		defer os.Setenv("AWS_CA_BUNDLE", os.Getenv("AWS_CA_BUNDLE"))
+		os.Setenv("AWS_CA_BUNDLE", ca)
 	}
 	cfg := gatewayConfig(k, strings.Split(emuURLs, " ")...)
 	// As deployed: with the default telemetry (Prometheus metrics).
@@ -154,6 +189,7 @@ func runMemory(ctx context.Context, levels []int, modes []string, perHost int, p
 			last := i == len(levels)-1 && j == len(modes)-1
 			agents := min(hosts, (n+perHost-1)/perHost)
 			r, err := memoryRun(gwURL, mode, n, agents, limit, edge, emu, map[bool]string{true: profile}[last])
+			r.Upstream = upstream
 			if err != nil {
 				return out, err
 			}
@@ -328,6 +364,14 @@ func runEmulatorRole(stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	ports, _ := strconv.Atoi(os.Getenv("BENCH_PORTS"))
+	var tlsConfig *tls.Config
+	var ca string
+	if os.Getenv("BENCH_UPSTREAM") == "tls" {
+		if tlsConfig, ca, err = selfSigned(); err != nil {
+			return err
+		}
+		defer os.Remove(ca)
+	}
 	var urls []string
 	for range max(ports, 1) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -335,13 +379,61 @@ func runEmulatorRole(stdin io.Reader, stdout io.Writer) error {
 			return err
 		}
 		srv := stack.NewHTTPServer(emu, discardLog)
-		go func() { _ = srv.Serve(ln) }()
+		scheme := "http://"
+		if tlsConfig != nil {
+			// ServeTLS offers HTTP/2 by ALPN, as AgentCore's endpoints do.
+			srv.TLSConfig = tlsConfig.Clone()
+			scheme = "https://"
+			go func() { _ = srv.ServeTLS(ln, "", "") }()
+		} else {
+			go func() { _ = srv.Serve(ln) }()
+		}
 		defer srv.Close()
-		urls = append(urls, "http://"+ln.Addr().String())
+		urls = append(urls, scheme+ln.Addr().String())
 	}
-	fmt.Fprintln(stdout, "emulator "+strings.Join(urls, " "))
+	line := "emulator " + strings.Join(urls, " ")
+	if ca != "" {
+		line += " ca " + ca
+	}
+	fmt.Fprintln(stdout, line)
 	_, _ = io.Copy(io.Discard, stdin)
 	return nil
+}
+
+// selfSigned returns a TLS configuration with a certificate for 127.0.0.1
+// and the file its PEM is in, for the client to trust.
+func selfSigned() (*tls.Config, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "agentgate bench emulator"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := os.CreateTemp("", "agentgate-bench-ca-*.pem")
+	if err != nil {
+		return nil, "", err
+	}
+	err = pem.Encode(f, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, f.Name(), nil
 }
 
 // runEdge serves the agent and, on command, opens or closes idle streams:

@@ -149,15 +149,25 @@ func checkTargets(r *results, modes []string) []target {
 	}
 	add("≤ 5 gateway CPU-µs per event", len(cpu) == 0, cpuMet, strings.Join(cpu, ", "))
 
+	// Judged as the gateway reaches AgentCore, over TLS (HTTP/2), when the
+	// run measured it; the plain HTTP/1.1 figures are shown beside.
+	judged := "plain"
+	for _, m := range r.Memory {
+		if m.Upstream == "tls" {
+			judged = "tls"
+		}
+	}
 	var mem []string
 	memMet, memSeen := true, false
 	for _, m := range r.Memory {
 		if m.Requested < 10_000 {
 			continue
 		}
-		memSeen = true
-		mem = append(mem, fmt.Sprintf("%s %.1f KiB RSS (%d streams)", m.Mode, m.RSSKiB, m.Streams))
-		memMet = memMet && m.RSSKiB <= 48
+		mem = append(mem, fmt.Sprintf("%s over %s %.1f KiB RSS (%d streams)", m.Mode, upstreamName[m.Upstream], m.RSSKiB, m.Streams))
+		if m.Upstream == judged || m.Upstream == "" {
+			memSeen = true
+			memMet = memMet && m.RSSKiB <= 48
+		}
 	}
 	add("≤ 48 KiB per open stream at 10,000 streams", !memSeen, memMet, strings.Join(mem, ", "))
 
@@ -291,8 +301,8 @@ func markdown(r *results) string {
 
 	if len(r.Memory) > 0 {
 		fmt.Fprintf(&b, "\n### Memory per open, idle stream (gateway process only, KiB; load average %.2f as the phase started)\n\n", m.PhaseLoad["memory"])
-		b.WriteString("| streams | mode | RSS | Go heap | goroutine stacks | goroutines | new goroutine stack | fds | gateway RSS (MiB) | emulator hop RSS (reference) |\n")
-		b.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| streams | mode | upstream | RSS | Go heap | goroutine stacks | goroutines | new goroutine stack | fds | gateway RSS (MiB) | emulator hop RSS (reference) |\n")
+		b.WriteString("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, mr := range r.Memory {
 			n := thousands(float64(mr.Streams))
 			if mr.Agents > 1 {
@@ -304,8 +314,8 @@ func markdown(r *results) string {
 			if mr.Errors > 0 {
 				n += fmt.Sprintf(", %d failed", mr.Errors)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %.0f | %.1f |\n",
-				n, mr.Mode, mr.RSSKiB, mr.HeapKiB, mr.StackKiB, mr.Goroutines, mr.StartStackKiB, mr.FDs, mr.TotalRSSMiB, mr.EmulatorRSS)
+			fmt.Fprintf(&b, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.1f | %.0f | %.1f |\n",
+				n, mr.Mode, upstreamName[mr.Upstream], mr.RSSKiB, mr.HeapKiB, mr.StackKiB, mr.Goroutines, mr.StartStackKiB, mr.FDs, mr.TotalRSSMiB, mr.EmulatorRSS)
 		}
 	}
 
@@ -502,3 +512,6 @@ func writeJSON(path string, r *results) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// upstreamName says how the gateway reached the emulator in a memory run.
+var upstreamName = map[string]string{"tls": "HTTPS (h2)", "plain": "HTTP/1.1", "": "HTTP/1.1"}
