@@ -323,8 +323,9 @@ type peerResult struct {
 }
 
 // runPeers starts the relays in front of the agent at agentURL and
-// measures them in rounds, each round running every relay in turn at
-// each workload, so that the machine's load reaches every relay alike.
+// measures them in rounds, each round running every relay in turn at a
+// workload, so that the machine's load reaches every relay alike: the
+// rounds of first bytes and paced streams, then those of unpaced ones.
 func runPeers(ctx context.Context, clk clock, bin, revBin, dir, agentURL string, k keys, o *options, logf func(string, ...any)) ([]peerResult, []string) {
 	var notes []string
 	client := newGatewayClient(256)
@@ -400,6 +401,12 @@ func runPeers(ctx context.Context, clk clock, bin, revBin, dir, agentURL string,
 				round+1, r.name, cpu, peak, l.TTFB.P50, l.Errors, l.FirstError)
 			time.Sleep(300 * time.Millisecond)
 		}
+	}
+	// The unpaced rounds come after every paced one: a durable turn's log
+	// is kept for stream.retain after it ends, and the unpaced streams'
+	// logs (each at its size cap) would otherwise sit in the next round's
+	// peak RSS of the paced streams, a workload that never made them.
+	for round := range o.rounds {
 		for i, r := range relays {
 			if ctx.Err() != nil {
 				return out, notes
