@@ -91,7 +91,7 @@ func (s *Server) decodeAGUI(w http.ResponseWriter, r *http.Request, agent string
 		delete(fields, k)
 	}
 	fields["prompt"] = marshalPlain(prompt)
-	inv.payload = marshalPlain(fields)
+	inv.payload = marshalFields(fields)
 	return inv, nil
 }
 

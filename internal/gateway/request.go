@@ -85,7 +85,7 @@ func (s *Server) decodeInvocation(w http.ResponseWriter, r *http.Request) (*invo
 		delete(fields, k)
 	}
 	fields["prompt"] = marshalPlain(inv.prompt)
-	inv.payload = marshalPlain(fields)
+	inv.payload = marshalFields(fields)
 	return &inv, nil
 }
 
@@ -149,38 +149,6 @@ func checkContentType(ct string) error {
 		Message: "the request body must be JSON (Content-Type: application/json)"}
 }
 
-func decodeObject(body []byte, fields *map[string]json.RawMessage) error {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return badRequest("the request body is empty; send a JSON object with a prompt")
-	}
-	if body[0] != '{' {
-		return badRequest("the request body must be a JSON object")
-	}
-	if !utf8.Valid(body) {
-		return badRequest("the request body must be valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(fields); err != nil {
-		return badRequest("the request body is not valid JSON")
-	}
-	if dec.More() {
-		return badRequest("the request body holds more than one JSON value")
-	}
-	return nil
-}
-
-func stringField(fields map[string]json.RawMessage, name string, dst *string) error {
-	raw, ok := fields[name]
-	if !ok || string(raw) == "null" {
-		return nil
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		return badRequest(name + ": must be a string")
-	}
-	return nil
-}
-
 // pickFormat chooses the response format: the explicit field, else Accept,
 // else the configured default.
 func (s *Server) pickFormat(field, accept string) (format.Name, error) {
@@ -224,6 +192,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 // each <, > and & as six bytes: a payload re-encoded with it could grow six
 // times past the body limit the client was held to.
 func marshalPlain(v any) []byte {
+	if s, ok := v.(string); ok && plainName(s) {
+		// What the encoder writes for a string it has nothing to escape in.
+		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -100,7 +100,7 @@ func (s *Server) decodeUIChat(w http.ResponseWriter, r *http.Request) (*invocati
 		delete(fields, k)
 	}
 	fields["prompt"] = marshalPlain(inv.prompt)
-	inv.payload = marshalPlain(fields)
+	inv.payload = marshalFields(fields)
 	return inv, nil
 }
 
