@@ -136,7 +136,7 @@ func (s *Server) checkPrompt(prompt, field string) *apiError {
 }
 
 func checkContentType(ct string) error {
-	if ct == "" {
+	if ct == "" || ct == "application/json" {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)

@@ -169,6 +169,13 @@ type Omission struct {
 	Err error
 }
 
+// The principal headers' names as http.Header keeps them, made once: the
+// canonical form of "AgentCore" differs, so each call would make it anew.
+var (
+	principalKey     = http.CanonicalHeaderKey(PrincipalHeader)
+	principalKindKey = http.CanonicalHeaderKey(PrincipalKindHeader)
+)
+
 // Headers returns the headers that tell the agent who is asking: the
 // principal, its kind and each claim of f that claims holds. A claim the
 // credential lacks, or holds as null or "", is left out quietly; one that
@@ -178,8 +185,8 @@ func (f Forward) Headers(principal, kind string, claims map[string]any) (http.He
 	h := make(http.Header, 2+len(f))
 	// A principal ID is at most 128 bytes without control characters or
 	// white space at either end (auth checks it at sign-in).
-	h[http.CanonicalHeaderKey(PrincipalHeader)] = []string{principal}
-	h[http.CanonicalHeaderKey(PrincipalKindHeader)] = []string{kind}
+	h[principalKey] = []string{principal}
+	h[principalKindKey] = []string{kind}
 	var left []Omission
 	for _, c := range f {
 		raw, ok := claims[c.Name]
