@@ -62,6 +62,27 @@ func (m *members) next() (key, val []byte, ok bool) {
 	return key, b[i:vend], true
 }
 
+// Members calls f with the name and the raw value of each member of obj, a
+// JSON object that json.Valid accepts, in order. Names are unescaped (as
+// encoding/json reads them); values share obj's bytes.
+func Members(obj []byte, f func(name string, value []byte)) {
+	for it := newMembers(obj); ; {
+		k, v, ok := it.next()
+		if !ok {
+			return
+		}
+		name := string(k)
+		if bytes.IndexByte(k, '\\') >= 0 {
+			name, _ = unquoteSlow(append(append([]byte{'"'}, k...), '"'))
+		}
+		f(name, v)
+	}
+}
+
+// Unquote returns the text of a JSON string value, as encoding/json reads
+// it; ok is false for any other value.
+func Unquote(raw []byte) (string, bool) { return unquote(raw) }
+
 // lookup returns the raw value of obj's member named key, or nil.
 func lookup(obj []byte, key string) []byte {
 	var val []byte

@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -83,4 +84,30 @@ func FuzzSkipString(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMembersReadNamesAsEncodingJSONDoes: Members unescapes names as
+// encoding/json does, keeps order and repeats, and hands out values as
+// they stand in the object, sharing its bytes.
+func TestMembersReadNamesAsEncodingJSONDoes(t *testing.T) {
+	obj := []byte(`{ "a" : 1, "pro\u006dpt":"x", "\ud800":[ {"}":"{"} ], "a":null }`)
+	var names []string
+	var values [][]byte
+	Members(obj, func(name string, value []byte) {
+		names = append(names, name)
+		values = append(values, value)
+	})
+	wantNames := []string{"a", "prompt", "\ufffd", "a"}
+	wantValues := []string{"1", `"x"`, `[ {"}":"{"} ]`, "null"}
+	got := make([]string, len(values))
+	for i, v := range values {
+		got[i] = string(v)
+	}
+	if !slices.Equal(names, wantNames) || !slices.Equal(got, wantValues) {
+		t.Fatalf("Members read %q = %q, want %q = %q", names, got, wantNames, wantValues)
+	}
+	obj[bytes.IndexByte(obj, '1')] = '2'
+	if string(values[0]) != "2" {
+		t.Fatal("a value is a copy, not the object's bytes")
+	}
 }

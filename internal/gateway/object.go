@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/agentgate/agentgate/internal/event"
 )
 
 // A request body is a JSON object whose members the gateway reads a few
@@ -35,7 +37,7 @@ func decodeObject(body []byte, fields *map[string]json.RawMessage) error {
 	if *fields == nil {
 		*fields = map[string]json.RawMessage{}
 	}
-	members(body, func(name, value []byte) { (*fields)[unquoteName(name)] = value })
+	event.Members(body, func(name string, value []byte) { (*fields)[name] = value })
 	return nil
 }
 
@@ -53,90 +55,6 @@ func decodeObjectJSON(body []byte, fields *map[string]json.RawMessage) error {
 	return nil
 }
 
-// members calls f with the raw name (quotes included) and raw value of
-// each member of obj, a JSON object that json.Valid accepts.
-func members(obj []byte, f func(name, value []byte)) {
-	i := skipSpace(obj, 1)
-	for i < len(obj) && obj[i] != '}' {
-		nameEnd := stringEnd(obj, i)
-		name := obj[i:nameEnd]
-		i = skipSpace(obj, nameEnd) + 1 // past the colon
-		i = skipSpace(obj, i)
-		valueEnd := jsonValueEnd(obj, i)
-		f(name, obj[i:valueEnd])
-		i = skipSpace(obj, valueEnd)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the JSON string that starts at
-// b[i], its opening quote.
-func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// jsonValueEnd returns the index just past the JSON value that starts at
-// b[i].
-func jsonValueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = stringEnd(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(b)
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// unquoteName returns what a valid JSON string, quotes included, holds.
-func unquoteName(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : len(raw)-1])
-	}
-	var s string
-	_ = json.Unmarshal(raw, &s) // raw is a valid JSON string
-	return s
-}
-
 // stringField reads the member name, when it is there and not null, into
 // dst; anything but a string is refused.
 func stringField(fields map[string]json.RawMessage, name string, dst *string) error {
@@ -144,15 +62,11 @@ func stringField(fields map[string]json.RawMessage, name string, dst *string) er
 	if !ok || string(raw) == "null" {
 		return nil
 	}
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		// A string without escapes, as a valid body holds it: its text is
-		// its bytes.
-		*dst = string(raw[1 : len(raw)-1])
-		return nil
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
+	s, ok := event.Unquote(raw)
+	if !ok {
 		return badRequest(name + ": must be a string")
 	}
+	*dst = s
 	return nil
 }
 
