@@ -86,7 +86,7 @@ func marshalFields(fields map[string]json.RawMessage) []byte {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		if plainName(name) {
+		if plainString(name) {
 			b.WriteByte('"')
 			b.WriteString(name)
 			b.WriteByte('"')
@@ -107,14 +107,14 @@ func marshalFields(fields map[string]json.RawMessage) []byte {
 	return b.Bytes()
 }
 
-// plainName reports whether encoding/json, without HTML escaping, writes
-// the string name as it is, between quotes: valid UTF-8 with nothing it
-// escapes (a quote, a backslash, a control character, U+2028 or U+2029).
-func plainName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+// plainString reports whether encoding/json, without HTML escaping, writes
+// s as it is, between quotes: valid UTF-8 with nothing it escapes (a
+// quote, a backslash, a control character, U+2028 or U+2029).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			return c >= utf8.RuneSelf && plainRunes(name[i:])
+			return c >= utf8.RuneSelf && plainRunes(s[i:])
 		}
 	}
 	return true

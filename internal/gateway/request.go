@@ -192,7 +192,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 // each <, > and & as six bytes: a payload re-encoded with it could grow six
 // times past the body limit the client was held to.
 func marshalPlain(v any) []byte {
-	if s, ok := v.(string); ok && plainName(s) {
+	if s, ok := v.(string); ok && plainString(s) {
 		// What the encoder writes for a string it has nothing to escape in.
 		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
 	}
