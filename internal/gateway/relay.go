@@ -71,8 +71,6 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, name string, inv 
 	so := streamOptions{hold: s.headerHold, heartbeat: s.opts.Heartbeat, writeBy: s.opts.IdleTimeout}
 	if t != nil {
 		so.batch = t.log.batch
-	}
-	if t != nil {
 		t.log.waitOpen()
 	}
 	st := startStream(w, enc, req.sessionID, so)
